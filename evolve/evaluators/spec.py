@@ -1,0 +1,145 @@
+"""Output specs: what a problem's outputs must look like before any scoring code sees them.
+
+A spec is declared in problem.yaml, for example::
+
+    outputs:
+      h: {dtype: float, shape: [null], max_elements: 100000}
+      centers: {dtype: float, shape: [null, 2]}
+
+`dtype` is a kind (float, int, bool); `shape` lists each dimension's fixed size or null for
+"any"; `max_elements` caps the total size. Floats must be finite. Sizes are always read from
+the arrays themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DEFAULT_MAX_ELEMENTS = 1_000_000
+_KINDS = {"float": "f", "int": "iu", "bool": "b"}
+
+
+class OutputError(ValueError):
+    """Outputs that do not match the problem's output spec."""
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One named output."""
+
+    name: str
+    dtype: str = "float"
+    shape: tuple[int | None, ...] = (None,)
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+    min_elements: int = 1
+
+    @classmethod
+    def from_dict(cls, name: str, d: dict[str, Any]) -> ArraySpec:
+        unknown = set(d) - {"dtype", "shape", "max_elements", "min_elements"}
+        if unknown:
+            raise ValueError(
+                f"output {name!r}: unknown keys {sorted(unknown)}; allowed: dtype, shape, max_elements, min_elements"
+            )
+        dtype = d.get("dtype", "float")
+        if dtype not in _KINDS:
+            raise ValueError(f"output {name!r}: dtype must be one of {sorted(_KINDS)}, not {dtype!r}")
+        shape = d.get("shape", [None])
+        if not isinstance(shape, (list, tuple)) or not all(
+            s is None or (isinstance(s, int) and s >= 0) for s in shape
+        ):
+            raise ValueError(f"output {name!r}: shape must be a list of sizes or null, not {shape!r}")
+        return cls(
+            name=name,
+            dtype=dtype,
+            shape=tuple(shape),
+            max_elements=int(d.get("max_elements", DEFAULT_MAX_ELEMENTS)),
+            min_elements=int(d.get("min_elements", 1)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "max_elements": self.max_elements,
+            "min_elements": self.min_elements,
+        }
+
+    def check(self, value: Any) -> np.ndarray:
+        """Return `value` as a clean array of this spec, or raise OutputError saying what is wrong."""
+        if isinstance(value, np.ndarray):
+            arr = value
+        else:
+            try:
+                arr = np.asarray(value)
+            except Exception as exc:  # ragged lists and the like
+                raise OutputError(f"output {self.name!r} is not an array: {exc}") from None
+        if arr.dtype == object or arr.dtype.kind not in "biuf":
+            raise OutputError(
+                f"output {self.name!r} has dtype {arr.dtype}; expected numbers ({self.dtype})"
+            )
+        if arr.dtype.kind not in _KINDS[self.dtype]:
+            if self.dtype == "float" and arr.dtype.kind in "iu":
+                arr = arr.astype(np.float64)
+            else:
+                raise OutputError(
+                    f"output {self.name!r} has dtype {arr.dtype}; expected {self.dtype}"
+                )
+        if arr.ndim != len(self.shape):
+            raise OutputError(
+                f"output {self.name!r} has {arr.ndim} dimension(s), shape {arr.shape}; expected {len(self.shape)}"
+            )
+        for axis, (got, want) in enumerate(zip(arr.shape, self.shape)):
+            if want is not None and got != want:
+                raise OutputError(
+                    f"output {self.name!r} has size {got} on axis {axis}; expected {want}"
+                )
+        if arr.size > self.max_elements:
+            raise OutputError(
+                f"output {self.name!r} has {arr.size} elements; the limit is {self.max_elements}"
+            )
+        if arr.size < self.min_elements:
+            raise OutputError(
+                f"output {self.name!r} has {arr.size} elements; at least {self.min_elements} needed"
+            )
+        if arr.dtype.kind == "f":
+            arr = arr.astype(np.float64, copy=False)
+            if not np.all(np.isfinite(arr)):
+                raise OutputError(f"output {self.name!r} contains NaN or infinite values")
+        elif arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64, copy=False)
+        return np.ascontiguousarray(arr)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """All outputs of a problem, by name."""
+
+    arrays: dict[str, ArraySpec] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OutputSpec:
+        if not isinstance(d, dict) or not d:
+            raise ValueError("'outputs' must map each output name to its spec")
+        return cls({name: ArraySpec.from_dict(name, spec or {}) for name, spec in d.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: spec.to_dict() for name, spec in self.arrays.items()}
+
+    def check(self, outputs: Any) -> dict[str, np.ndarray]:
+        """Validate a mapping of outputs; extra names are an error (nothing is silently dropped)."""
+        if not isinstance(outputs, dict):
+            raise OutputError(
+                f"outputs must be a dict of name -> array, got {type(outputs).__name__}"
+            )
+        missing = [n for n in self.arrays if n not in outputs]
+        if missing:
+            raise OutputError(f"missing output(s) {missing}; expected {sorted(self.arrays)}")
+        extra = [n for n in outputs if n not in self.arrays]
+        if extra:
+            raise OutputError(
+                f"unexpected output(s) {sorted(map(str, extra))}; expected only {sorted(self.arrays)}"
+            )
+        return {name: spec.check(outputs[name]) for name, spec in self.arrays.items()}

@@ -1,0 +1,261 @@
+"""Problem plug-ins: finding, loading and validating a problem folder.
+
+A problem is a folder with problem.yaml, initial.py, evaluator.py and known.yaml (see
+docs/problems.md). It is found by built-in name (`erdos/min_overlap`), by path, or through the
+`evolve.problems` entry-point group of an installed package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import yaml
+
+from evolve.evaluators.evaluation import Evaluation
+from evolve.evaluators.spec import OutputError, OutputSpec
+from evolve.paths import problems_dir
+
+REQUIRED_FILES = ("problem.yaml", "initial.py", "evaluator.py")
+_YAML_KEYS = {
+    "name": "the problem's name, e.g. erdos/min_overlap",
+    "title": "a one-line title",
+    "direction": "max or min",
+    "description": "the statement that goes into the prompt",
+    "entrypoint": "the function the child program defines (default solve)",
+    "outputs": "name -> {dtype, shape, max_elements}",
+    "params": "instance parameters passed to the evaluator (and harness)",
+    "limits": "{time_s, memory_mb}",
+    "features": "metric names used as MAP-Elites dimensions",
+    "cascade": "evaluation stages (optional)",
+    "literature": "the id of the problem's entry in the known-results catalogue",
+    "harness": "file name of the sandbox-side harness, for heuristic problems",
+    "tolerance": "relative tolerance for matching a known value",
+}
+
+
+class ProblemError(ValueError):
+    """A problem folder that cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one run of a child program."""
+
+    time_s: float = 30.0
+    memory_mb: int = 2048
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Limits:
+        d = dict(d or {})
+        unknown = set(d) - {"time_s", "memory_mb"}
+        if unknown:
+            raise ProblemError(f"limits: unknown keys {sorted(unknown)}; allowed: time_s, memory_mb")
+        return cls(float(d.get("time_s", 30.0)), int(d.get("memory_mb", 2048)))
+
+
+@dataclass
+class Problem:
+    """A loaded problem: its statement, output spec, trusted evaluator and seed program."""
+
+    name: str
+    path: Path
+    title: str
+    direction: str
+    description: str
+    entrypoint: str
+    outputs: OutputSpec
+    params: dict[str, Any]
+    limits: Limits
+    features: list[str]
+    literature_id: str | None
+    harness: Path | None
+    tolerance: float
+    config: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    # --- files -----------------------------------------------------------------------------
+    @cached_property
+    def initial_code(self) -> str:
+        return (self.path / "initial.py").read_text()
+
+    @cached_property
+    def evaluator_module(self) -> ModuleType:
+        """The trusted evaluator, imported from the problem folder (never a child's code)."""
+        digest = hashlib.sha1(str(self.path).encode()).hexdigest()[:10]
+        mod_name = f"_evolve_problem_{digest}_evaluator"
+        if mod_name in sys.modules:
+            return sys.modules[mod_name]
+        spec = importlib.util.spec_from_file_location(mod_name, self.path / "evaluator.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[mod_name]
+            raise ProblemError(f"{self.path / 'evaluator.py'} failed to import: {exc}") from exc
+        if not callable(getattr(module, "evaluate", None)):
+            raise ProblemError(
+                f"{self.path / 'evaluator.py'} must define evaluate(outputs, params) -> Evaluation"
+            )
+        return module
+
+    # --- scoring ---------------------------------------------------------------------------
+    def check_outputs(self, outputs: Any) -> dict[str, np.ndarray]:
+        """Validate raw outputs against the spec (raises OutputError)."""
+        return self.outputs.check(outputs)
+
+    def score(self, outputs: Any) -> Evaluation:
+        """Score a candidate's outputs with no code run: spec check, then the trusted evaluator."""
+        try:
+            clean = self.check_outputs(outputs)
+        except OutputError as exc:
+            return Evaluation.failed("bad_output", str(exc))
+        try:
+            ev = self.evaluator_module.evaluate(clean, dict(self.params))
+        except OutputError as exc:
+            return Evaluation.failed("bad_output", str(exc))
+        except Exception as exc:  # a bug in the evaluator: recorded, never scored
+            return Evaluation.failed("error", f"evaluator raised {type(exc).__name__}: {exc}")
+        if not isinstance(ev, Evaluation):
+            return Evaluation.failed(
+                "error", f"evaluator returned {type(ev).__name__}, not an Evaluation"
+            )
+        if ev.valid:
+            # Orientation comes from problem.yaml, not from the evaluator.
+            if ev.score is None or not math.isfinite(ev.score):
+                return Evaluation.failed("error", f"evaluator gave a non-finite score {ev.score}")
+            ev.fitness = ev.score if self.direction == "max" else -ev.score
+        return ev
+
+    def evaluate(self, code: str, timeout: float | None = None) -> Evaluation:
+        """Run `code` in the sandbox and score what it returns."""
+        from evolve.evaluators.harness import evaluate_code
+
+        return evaluate_code(self, code, timeout=timeout)
+
+    def better(self, a: float, b: float) -> bool:
+        """True if score `a` is strictly better than score `b` in this problem's direction."""
+        return a > b if self.direction == "max" else a < b
+
+    def to_dict(self) -> dict[str, Any]:
+        """A picklable description, enough to reload the problem in another process."""
+        return {"path": str(self.path), "params": dict(self.params)}
+
+
+def _builtin_names(root: Path) -> list[str]:
+    if not root.is_dir():
+        return []
+    return sorted(
+        str(p.parent.relative_to(root)) for p in root.glob("*/*/problem.yaml")
+    )
+
+
+def _entry_point_dirs() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for ep in entry_points(group="evolve.problems"):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a broken plug-in must not break the others
+            raise ProblemError(f"problem plug-in {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+        if isinstance(obj, ModuleType):
+            folder = Path(obj.__file__ or "").parent
+        elif callable(obj):
+            folder = Path(obj())
+        else:
+            folder = Path(obj)
+        found[ep.name] = folder
+    return found
+
+
+def list_problems() -> list[tuple[str, Path]]:
+    """Every problem that `load_problem` can find by name: built-ins, then plug-ins."""
+    root = problems_dir()
+    out = [(name, root / name) for name in _builtin_names(root)]
+    out.extend(sorted(_entry_point_dirs().items()))
+    return out
+
+
+def resolve_problem_dir(name_or_path: str | Path) -> Path:
+    """Find a problem folder by built-in name, entry point or path."""
+    text = str(name_or_path)
+    candidate = Path(text).expanduser()
+    if candidate.is_dir() and (candidate / "problem.yaml").exists():
+        return candidate.resolve()
+    builtin = problems_dir() / text
+    if (builtin / "problem.yaml").exists():
+        return builtin.resolve()
+    plugins = _entry_point_dirs()
+    if text in plugins:
+        return plugins[text].resolve()
+    known = [n for n, _ in list_problems()]
+    hint = f"; known problems: {', '.join(known)}" if known else ""
+    if candidate.exists():
+        raise ProblemError(f"{candidate} is not a problem folder (it has no problem.yaml){hint}")
+    raise ProblemError(f"unknown problem {text!r}{hint} (or give a path to a problem folder)")
+
+
+def load_problem(name_or_path: str | Path, params: dict[str, Any] | None = None) -> Problem:
+    """Load and validate a problem; `params` override the defaults in problem.yaml."""
+    folder = resolve_problem_dir(name_or_path)
+    for f in REQUIRED_FILES:
+        if not (folder / f).exists():
+            raise ProblemError(f"problem folder {folder} is missing {f}")
+    try:
+        raw = yaml.safe_load((folder / "problem.yaml").read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ProblemError(f"{folder / 'problem.yaml'} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ProblemError(f"{folder / 'problem.yaml'} must be a mapping of keys to values")
+    unknown = set(raw) - set(_YAML_KEYS)
+    if unknown:
+        raise ProblemError(
+            f"{folder / 'problem.yaml'}: unknown keys {sorted(unknown)}; allowed: {sorted(_YAML_KEYS)}"
+        )
+    for key in ("name", "direction", "description", "outputs"):
+        if key not in raw:
+            raise ProblemError(f"{folder / 'problem.yaml'} must set {key!r} ({_YAML_KEYS[key]})")
+    if raw["direction"] not in ("max", "min"):
+        raise ProblemError(
+            f"{folder / 'problem.yaml'}: direction must be 'max' or 'min', not {raw['direction']!r}"
+        )
+    defaults = dict(raw.get("params") or {})
+    given = dict(params or {})
+    bad = set(given) - set(defaults)
+    if bad:
+        raise ProblemError(
+            f"problem {raw['name']!r} has no parameter(s) {sorted(bad)}; its parameters: {sorted(defaults) or 'none'}"
+        )
+    defaults.update(given)
+    try:
+        outputs = OutputSpec.from_dict(raw["outputs"])
+    except ValueError as exc:
+        raise ProblemError(f"{folder / 'problem.yaml'}: {exc}") from None
+    harness = raw.get("harness")
+    if harness is not None and not (folder / harness).exists():
+        raise ProblemError(f"{folder / 'problem.yaml'}: harness file {harness!r} does not exist")
+    return Problem(
+        name=str(raw["name"]),
+        path=folder,
+        title=str(raw.get("title", raw["name"])),
+        direction=raw["direction"],
+        description=str(raw["description"]).strip(),
+        entrypoint=str(raw.get("entrypoint", "solve")),
+        outputs=outputs,
+        params=defaults,
+        limits=Limits.from_dict(raw.get("limits")),
+        features=list(raw.get("features") or []),
+        literature_id=raw.get("literature"),
+        harness=(folder / harness) if harness else None,
+        tolerance=float(raw.get("tolerance", 1e-9)),
+        config=raw,
+    )
