@@ -1,0 +1,5 @@
+"""Sandbox-side harness: call the program's solve(n) with the problem's number of circles."""
+
+
+def run(program: dict, inputs: dict) -> dict:
+    return program["solve"](int(inputs["n"]))
