@@ -1,0 +1,278 @@
+"""The check stage: compare one result with what is known and decide its verdict.
+
+Order: rediscovery (canonical form equal to a published construction), then value against the
+best known. A value that beats the best known by more than the tolerance becomes
+`improves_known` only after every gate passes: the exact verifier accepts it and confirms the
+value, and the program, re-run in a fresh sandbox, gives identical outputs. A result that fails
+a gate keeps the reason and is never called an improvement.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evolve.evaluators.spec import OutputError
+from evolve.literature.advisory import ask, build_prompt
+from evolve.literature.canonical import canonical_form, canonical_source
+from evolve.literature.known import KnownResult, KnownTable, known_table, strongest
+from evolve.literature.verdict import Verdict
+
+if TYPE_CHECKING:
+    from evolve.evaluators.evaluation import Evaluation
+    from evolve.problem import Problem
+
+
+def outcome(direction: str, score: float, reference: float, tolerance: float) -> str:
+    """improves, matches or below: `score` against `reference`, with a relative tolerance."""
+    tol = tolerance * max(1.0, abs(reference))
+    diff = score - reference if direction == "max" else reference - score
+    if diff > tol:
+        return "improves"
+    if diff >= -tol:
+        return "matches"
+    return "below"
+
+
+def _compared(
+    r: KnownResult, against: str, direction: str, score: float, tol: float
+) -> dict[str, Any] | None:
+    ref = strongest(r, direction)
+    if ref is None:
+        return None
+    return {
+        "against": against,
+        "value": ref,
+        "published": r.value,
+        "citation": r.citation,
+        "status": r.status,
+        "note": r.note,
+        "outcome": outcome(direction, score, ref, tol),
+    }
+
+
+def _outputs_differ(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> str:
+    """Why two sets of outputs are not identical ('' if they are)."""
+    if set(a) != set(b):
+        return f"output names {sorted(a)} vs {sorted(b)}"
+    for name in sorted(a):
+        x, y = np.asarray(a[name]), np.asarray(b[name])
+        if x.shape != y.shape:
+            return f"output {name!r} has shape {x.shape} then {y.shape}"
+        if x.dtype.kind != y.dtype.kind:
+            return f"output {name!r} has dtype {x.dtype} then {y.dtype}"
+        if not np.array_equal(x, y):
+            n = int(np.count_nonzero(x != y))
+            return f"output {name!r} differs at {n} of {x.size} positions"
+    return ""
+
+
+def _verify(problem: Problem, outputs: dict[str, np.ndarray]) -> tuple[dict[str, Any] | None, str]:
+    """Run the problem's exact verifier: (its Verification as a dict, or None; why it failed)."""
+    fn = getattr(problem.evaluator_module, "verify", None)
+    if not callable(fn):
+        return (
+            None,
+            f"problem {problem.name} has no exact verifier (its evaluator.py defines no verify())",
+        )
+    try:
+        ver = fn(outputs, dict(problem.params))
+    except Exception as exc:  # a bug in the verifier: recorded, never an improvement
+        return None, f"the exact verifier raised {type(exc).__name__}: {exc}"
+    d = ver.to_dict() if hasattr(ver, "to_dict") else dict(vars(ver))
+    if not d.get("valid"):
+        return d, f"the exact verifier rejects the outputs: {d.get('reason') or 'no reason given'}"
+    if d.get("value") is None or not math.isfinite(float(d["value"])):
+        return d, "the exact verifier gave no finite value"
+    return d, ""
+
+
+def _rerun(
+    problem: Problem, code: str, outputs: dict[str, np.ndarray], score: float
+) -> tuple[dict[str, Any], str]:
+    """Re-run the child in a fresh sandbox; (what happened, why it fails or '')."""
+    from evolve.evaluators.harness import sandbox_request
+    from evolve.sandbox import run
+
+    res = run(sandbox_request(problem, code))
+    info: dict[str, Any] = {"status": res.status, "wall_s": res.wall_s}
+    if res.status != "ok":
+        info["error"] = res.error
+        return info, f"the re-run in a fresh sandbox ended with {res.status}: {res.error}"
+    try:
+        fresh = problem.check_outputs(res.outputs)
+    except OutputError as exc:
+        return info, f"the re-run returned unusable outputs: {exc}"
+    why = _outputs_differ(outputs, fresh)
+    info["identical"] = not why
+    if why:
+        info["difference"] = why
+        return info, f"the re-run gave different outputs ({why}): the program is not deterministic"
+    ev = problem.score(fresh)
+    info["rescore"] = ev.score
+    if not ev.valid or ev.score is None or ev.score != score:
+        return (
+            info,
+            f"re-scoring the re-run's outputs gave {ev.score if ev.valid else ev.error}, not {score}",
+        )
+    return info, ""
+
+
+def check(
+    problem: Problem | str | Path,
+    outputs: dict[str, Any],
+    evaluation: Evaluation,
+    *,
+    code: str | None = None,
+    rerun: bool = False,
+    llm: str | None = None,
+    llm_options: dict[str, Any] | None = None,
+) -> Verdict:
+    """Decide the verdict for a scored result.
+
+    `outputs` are the child's outputs and `evaluation` their trusted (valid) evaluation. With
+    `code` and `rerun=True`, an apparent improvement is re-run in a fresh sandbox before it can
+    be `improves_known`. `llm` names a litellm model for an advisory note on prior work
+    (`llm_options` may give api_base, api_key, timeout); it never changes the verdict.
+    """
+    if isinstance(problem, (str, Path)):
+        from evolve.problem import load_problem
+
+        problem = load_problem(problem)
+    if not evaluation.valid or evaluation.score is None:
+        raise ValueError(
+            f"the literature check needs a valid evaluation; this one is {evaluation.status}: {evaluation.error}"
+        )
+    clean = problem.check_outputs(outputs)
+    score = float(evaluation.score)
+    table = known_table(problem)
+    v = _verdict(problem, clean, score, table, code=code, rerun=rerun)
+    if llm:
+        opts = dict(llm_options or {})
+        adv = ask(llm, build_prompt(problem, table, clean, score), **opts)
+        v.advisory = adv.to_dict()
+    return v
+
+
+def _verdict(
+    problem: Problem,
+    outputs: dict[str, np.ndarray],
+    score: float,
+    table: KnownTable,
+    *,
+    code: str | None,
+    rerun: bool,
+) -> Verdict:
+    direction = table.direction or problem.direction
+    v = Verdict(
+        status="unreferenced",
+        problem=problem.name,
+        score=score,
+        instance=table.instance,
+        direction=direction,
+        as_of=table.as_of,
+        erdos_problem=table.erdos_problem,
+        erdos_status=table.erdos.status if table.erdos else None,
+        canonical=canonical_source(problem),
+    )
+    best = table.best
+    if best is not None:
+        v.best_known = best.number
+        v.reference_value = strongest(best, direction)
+        v.best_known_status = best.status
+        v.bound_kind = best.bound_kind
+        v.citation = best.citation
+        if best.date and not v.as_of:
+            v.as_of = best.date
+    tol = problem.tolerance
+    if v.reference_value is not None:
+        comp = _compared(
+            best,
+            "verified" if best.status.startswith("verified") else "best_known",
+            direction,
+            score,
+            tol,
+        )
+        v.compared_against = [comp] if comp else []
+    for c in table.claimed:
+        comp = _compared(c, "claimed", direction, score, tol)
+        if comp:
+            v.compared_against.append(comp)
+
+    # 1. Rediscovery: equal to a published construction under the problem's symmetries.
+    if table.constructions:
+        mine = canonical_form(problem, outputs)
+        for c in table.constructions:
+            if canonical_form(problem, c.outputs) == mine:
+                v.status = "rediscovers_known"
+                v.matched = {
+                    "kind": "construction",
+                    "file": c.file,
+                    "name": c.name,
+                    "attribution": c.attribution,
+                    "value": c.value,
+                }
+                v.reason = f"equal to {c.file} under {v.canonical}"
+                return v
+
+    # 2. Value against the best known.
+    if v.reference_value is None:
+        if not table.sources:
+            v.reason = f"problem {problem.name} has no known.yaml and no catalogue entry"
+        elif best is None:
+            inst = f" for instance {table.instance}" if table.instance else ""
+            v.reason = f"no best known value{inst} in {', '.join(table.sources)}"
+        else:
+            v.reason = f"the best known value {best.value!r} is not a number"
+        return v
+    matched_value = {
+        "kind": "value",
+        "value": v.reference_value,
+        "citation": best.citation,
+        "status": best.status,
+    }
+    first = outcome(direction, score, v.reference_value, tol)
+    if first == "matches":
+        v.status, v.matched = "matches_known", matched_value
+        return v
+    if first == "below":
+        v.status = "below_known"
+        return v
+
+    # 3. It beats the best known: every gate must pass before it is called an improvement.
+    ver, why = _verify(problem, outputs)
+    v.verification = ver
+    if ver is not None and not why:
+        exact = float(ver["value"])
+        again = outcome(direction, exact, v.reference_value, tol)
+        if again != "improves":
+            v.status = "matches_known" if again == "matches" else "below_known"
+            v.matched = matched_value if again == "matches" else None
+            v.reason = (
+                f"the exact verifier gives {exact!r}, which does not beat {v.reference_value!r}"
+            )
+            return v
+    elif ver is not None:  # rejected by the exact verifier: not a valid construction
+        v.status, v.reason = "below_known", why
+        return v
+    if not why:
+        if code is None:
+            why = "no program was given to re-run"
+        elif not rerun:
+            why = "the re-run in a fresh sandbox was not requested"
+        else:
+            v.rerun, why = _rerun(problem, code, outputs, score)
+    if why:
+        v.status, v.matched, v.unconfirmed_improvement, v.reason = (
+            "matches_known",
+            matched_value,
+            True,
+            why,
+        )
+        return v
+    v.status, v.reverified = "improves_known", True
+    v.reason = f"re-run identical, exact verifier: {ver.get('method') or 'no method given'}"
+    return v
