@@ -60,8 +60,9 @@ def test_sparse_rulers_use_the_sorting_path():
 
 
 def test_canonical_form_identifies_reflections():
-    a = EV.canonical(np.array([0, 1, 4, 6]))
-    assert a == EV.canonical(np.array([10, 12, 15, 16]))  # reflected and translated
+    a = EV.canonical({"marks": np.array([0, 1, 4, 6])}, {"n": 4})
+    assert a == (0, 1, 4, 6)
+    assert a == EV.canonical({"marks": np.array([10, 12, 15, 16])}, {"n": 4})  # reflected
 
 
 def test_numba_matches_numpy_on_random_rulers():

@@ -73,9 +73,9 @@ def optimal_lengths() -> dict[int, int]:
     return {int(k): int(v) for k, v in known["values_by_n"].items()}
 
 
-def canonical(marks: np.ndarray) -> tuple[int, ...]:
+def canonical(outputs: dict[str, np.ndarray], params: dict) -> tuple[int, ...]:
     """The ruler up to translation and reflection (a -> L - a): the smaller of the two forms."""
-    m = np.sort(np.asarray(marks, dtype=np.int64))
+    m = np.sort(np.asarray(outputs["marks"], dtype=np.int64))
     m = m - m[0]
     forward = tuple(int(v) for v in m)
     backward = tuple(int(v) for v in (m[-1] - m)[::-1])

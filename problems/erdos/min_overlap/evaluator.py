@@ -21,17 +21,24 @@ from evolve.evaluators.verification import Verification
 RANGE_SLACK = 1e-12
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def max_overlap(h: np.ndarray) -> float:
-    """max over shifts k of sum_i h[i + k] * (1 - h[i]), both indices in range."""
+    """max over shifts k of sum_i h[i + k] * (1 - h[i]), both indices in range.
+
+    fastmath lets the inner sum be vectorised (reassociated); the result agrees with the
+    sequential sum to rounding, and records are confirmed by the exact `verify` anyway.
+    """
     n = h.shape[0]
+    g = 1.0 - h
     best = -np.inf
     for k in range(-(n - 1), n):
         lo = max(0, -k)
         hi = min(n, n - k)
+        a = h[lo + k : hi + k]  # contiguous slices let LLVM vectorise the sum
+        b = g[lo:hi]
         s = 0.0
-        for i in range(lo, hi):
-            s += h[i + k] * (1.0 - h[i])
+        for i in range(a.shape[0]):
+            s += a[i] * b[i]
         if s > best:
             best = s
     return best

@@ -1,0 +1,184 @@
+"""Benchmark: each problem's numba scorer against its numpy reference on a realistic input.
+
+Run: python bench/evaluators.py [--repeat N]. For every problem it prints the kernel alone and
+the whole evaluate() (spec-checked outputs in, Evaluation out), numba against numpy, as the
+median of N timed calls after one warm-up call. Compile cost is printed once per kernel: the
+first call in this process (a load from numba's on-disk cache when warm) and a cold compile of
+the same Python function with the cache off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from evolve.problem import load_problem
+
+ROOT = Path(__file__).resolve().parents[1] / "problems"
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def first_call_and_cold_compile(kernel, *args) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    kernel(*args)
+    first = time.perf_counter() - t0
+    fresh = njit(cache=False)(kernel.py_func)
+    t0 = time.perf_counter()
+    fresh(*args)
+    return first, time.perf_counter() - t0
+
+
+def fmt(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:8.1f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:8.2f} ms"
+    return f"{seconds:8.2f} s "
+
+
+def construction(rel: str) -> dict:
+    return json.loads((ROOT / rel).read_text())["data"]
+
+
+def cases() -> list[tuple[str, str, dict, dict, str, tuple]]:
+    """(label, problem, params, outputs, kernel name pair, kernel args)."""
+    rng = np.random.default_rng(0)
+    h95 = np.array(
+        construction("erdos/min_overlap/constructions/alphaevolve2025_95step.json")["values"]
+    )
+    h600 = np.clip(np.convolve(rng.random(600), np.ones(25) / 25, "same") * 1.6 - 0.3, 0, 1)
+    ruler = np.array(construction("erdos/golomb/constructions/optimal_n1_28.json")["rulers"]["28"])
+
+    def chi(i: int) -> int:
+        while i % 3 == 0:
+            i //= 3
+        return 1 if i % 3 == 1 else -1
+
+    x1160 = np.array([chi(i) for i in range(1, 1161)], dtype=np.int64)
+    x100k = np.array([chi(i) for i in range(1, 100_001)], dtype=np.int64)
+    u1 = np.array(
+        construction("erdos/sums_differences/constructions/alphaevolve2025_U1_2003.json")["U"]
+    )
+    c26 = np.array(
+        construction("packing/circles/constructions/alphaevolve2025_n26.json")["circles"]
+    )
+    c32 = np.array(
+        construction("packing/circles/constructions/alphaevolve2025_n32.json")["circles"]
+    )
+    mo = ("max_overlap", "max_overlap_numpy")
+    return [
+        (
+            "min_overlap, 95 steps (AlphaEvolve)",
+            "erdos/min_overlap",
+            {},
+            {"h": h95},
+            mo,
+            (h95 / h95.sum() * 47.5,),
+        ),
+        (
+            "min_overlap, 600 steps",
+            "erdos/min_overlap",
+            {},
+            {"h": h600},
+            mo,
+            (h600 / h600.sum() * 300,),
+        ),
+        (
+            "golomb, n = 28 optimal ruler",
+            "erdos/golomb",
+            {"n": 28},
+            {"marks": ruler},
+            ("repeated_difference", "repeated_difference_numpy"),
+            (np.sort(ruler),),
+        ),
+        (
+            "discrepancy, N = 1160, C = 7",
+            "erdos/discrepancy",
+            {"C": 7},
+            {"x": x1160},
+            ("discrepancy_scan", "discrepancy_scan_numpy"),
+            (x1160, 7),
+        ),
+        (
+            "discrepancy, N = 100000, C = 11",
+            "erdos/discrepancy",
+            {"C": 11},
+            {"x": x100k},
+            ("discrepancy_scan", "discrepancy_scan_numpy"),
+            (x100k, 11),
+        ),
+        (
+            "sums_differences, AlphaEvolve U1 (2003 ints)",
+            "erdos/sums_differences",
+            {},
+            {"U": u1},
+            ("sum_difference_counts", "sum_difference_counts_numpy"),
+            (np.sort(u1),),
+        ),
+        (
+            "circles, n = 26 (AlphaEvolve)",
+            "packing/circles",
+            {"n": 26},
+            {"centers": c26[:, :2].copy(), "radii": c26[:, 2].copy()},
+            ("packing_scan", "packing_scan_numpy"),
+            (c26[:, :2].copy(), c26[:, 2].copy()),
+        ),
+        (
+            "circles, n = 32 (AlphaEvolve)",
+            "packing/circles",
+            {"n": 32},
+            {"centers": c32[:, :2].copy(), "radii": c32[:, 2].copy()},
+            ("packing_scan", "packing_scan_numpy"),
+            (c32[:, :2].copy(), c32[:, 2].copy()),
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=21, help="timed calls per measurement")
+    args = parser.parse_args()
+    compiled: set[str] = set()
+    print(f"{'case':46s} {'part':9s} {'numba':>11s} {'numpy':>11s} {'numpy/numba':>12s}")
+    for label, name, params, outputs, (k_nb, k_np), kargs in cases():
+        problem = load_problem(name, params=params or None)
+        ev = problem.evaluator_module
+        clean = problem.check_outputs(outputs)
+        if k_nb not in compiled:
+            compiled.add(k_nb)
+            first, cold = first_call_and_cold_compile(getattr(ev, k_nb), *kargs)
+            print(
+                f"  compile {name}.{k_nb}: first call {fmt(first).strip()}, cold compile {fmt(cold).strip()}"
+            )
+        a = problem.score(clean)
+        b = ev.score_numpy(clean, dict(problem.params))
+        assert a.valid == b.valid and abs(a.score - b.score) <= 1e-12, (label, a, b)
+        t_k_nb = timed(lambda ev=ev, k=k_nb, a=kargs: getattr(ev, k)(*a), args.repeat)
+        t_k_np = timed(lambda ev=ev, k=k_np, a=kargs: getattr(ev, k)(*a), args.repeat)
+        p = dict(problem.params)
+        t_e_nb = timed(lambda ev=ev, c=clean, p=p: ev.evaluate(c, p), args.repeat)
+        t_e_np = timed(lambda ev=ev, c=clean, p=p: ev.score_numpy(c, p), args.repeat)
+        t_v = timed(lambda ev=ev, c=clean, p=p: ev.verify(c, p), max(1, args.repeat // 7))
+        print(f"{label:46s} {'kernel':9s} {fmt(t_k_nb)} {fmt(t_k_np)} {t_k_np / t_k_nb:11.1f}x")
+        print(f"{'':46s} {'evaluate':9s} {fmt(t_e_nb)} {fmt(t_e_np)} {t_e_np / t_e_nb:11.1f}x")
+        print(f"{'':46s} {'verify':9s} {fmt(t_v)}   (exact, score {a.score:.10g})")
+
+
+if __name__ == "__main__":
+    main()
