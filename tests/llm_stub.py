@@ -64,7 +64,7 @@ class Request:
     """One request the stub received."""
 
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: Any  # the parsed JSON body, or the raw text if it was not JSON
     time: float = field(default_factory=time.monotonic)
 
@@ -270,7 +270,9 @@ class StubLLM:
                     body = raw
                 path = self.path.split("?", 1)[0]
                 with stub._lock:
-                    stub.requests.append(Request(path, dict(self.headers.items()), body))
+                    stub.requests.append(
+                        Request(path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
                     n_calls = len(stub.requests)
                 if path not in PATHS:
                     self._send_json(

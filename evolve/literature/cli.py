@@ -99,8 +99,8 @@ def _show(table: KnownTable, console: Console, as_json: bool) -> None:
 def literature_main(argv: list[str]) -> int:
     """Entry point for `evolve literature ...`; returns the exit code."""
     args = _parser().parse_args(argv)
-    console = Console()
-    err = Console(stderr=True)
+    console = Console(soft_wrap=True)  # long lines (citations) are not cut mid-line
+    err = Console(stderr=True, soft_wrap=True)
     try:
         if args.target == "update":
             if not args.file:
