@@ -59,7 +59,9 @@ class Limits:
         d = dict(d or {})
         unknown = set(d) - {"time_s", "memory_mb"}
         if unknown:
-            raise ProblemError(f"limits: unknown keys {sorted(unknown)}; allowed: time_s, memory_mb")
+            raise ProblemError(
+                f"limits: unknown keys {sorted(unknown)}; allowed: time_s, memory_mb"
+            )
         return cls(float(d.get("time_s", 30.0)), int(d.get("memory_mb", 2048)))
 
 
@@ -155,9 +157,7 @@ class Problem:
 def _builtin_names(root: Path) -> list[str]:
     if not root.is_dir():
         return []
-    return sorted(
-        str(p.parent.relative_to(root)) for p in root.glob("*/*/problem.yaml")
-    )
+    return sorted(str(p.parent.relative_to(root)) for p in root.glob("*/*/problem.yaml"))
 
 
 def _entry_point_dirs() -> dict[str, Path]:
@@ -166,7 +166,9 @@ def _entry_point_dirs() -> dict[str, Path]:
         try:
             obj = ep.load()
         except Exception as exc:  # a broken plug-in must not break the others
-            raise ProblemError(f"problem plug-in {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+            raise ProblemError(
+                f"problem plug-in {ep.name!r} ({ep.value}) failed to load: {exc}"
+            ) from exc
         if isinstance(obj, ModuleType):
             folder = Path(obj.__file__ or "").parent
         elif callable(obj):

@@ -41,7 +41,9 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
-            raise ValueError(f"unknown evaluation status {self.status!r}; expected one of {STATUSES}")
+            raise ValueError(
+                f"unknown evaluation status {self.status!r}; expected one of {STATUSES}"
+            )
 
     @classmethod
     def ok(

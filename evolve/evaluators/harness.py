@@ -24,7 +24,11 @@ def sandbox_request(problem: Problem, code: str, timeout: float | None = None) -
 
 def score_sandbox_result(problem: Problem, result: SandboxResult) -> Evaluation:
     """Turn a sandbox result into an Evaluation; only the arrays are ever scored."""
-    timing = {"wall_s": result.wall_s, "cpu_s": result.cpu_s, "peak_memory_mb": result.peak_memory_mb}
+    timing = {
+        "wall_s": result.wall_s,
+        "cpu_s": result.cpu_s,
+        "peak_memory_mb": result.peak_memory_mb,
+    }
     if result.status != "ok":
         feedback = result.error
         if result.stderr_tail.strip():

@@ -45,12 +45,16 @@ class ArraySpec:
             )
         dtype = d.get("dtype", "float")
         if dtype not in _KINDS:
-            raise ValueError(f"output {name!r}: dtype must be one of {sorted(_KINDS)}, not {dtype!r}")
+            raise ValueError(
+                f"output {name!r}: dtype must be one of {sorted(_KINDS)}, not {dtype!r}"
+            )
         shape = d.get("shape", [None])
         if not isinstance(shape, (list, tuple)) or not all(
             s is None or (isinstance(s, int) and s >= 0) for s in shape
         ):
-            raise ValueError(f"output {name!r}: shape must be a list of sizes or null, not {shape!r}")
+            raise ValueError(
+                f"output {name!r}: shape must be a list of sizes or null, not {shape!r}"
+            )
         return cls(
             name=name,
             dtype=dtype,
@@ -91,7 +95,7 @@ class ArraySpec:
             raise OutputError(
                 f"output {self.name!r} has {arr.ndim} dimension(s), shape {arr.shape}; expected {len(self.shape)}"
             )
-        for axis, (got, want) in enumerate(zip(arr.shape, self.shape)):
+        for axis, (got, want) in enumerate(zip(arr.shape, self.shape, strict=True)):
             if want is not None and got != want:
                 raise OutputError(
                     f"output {self.name!r} has size {got} on axis {axis}; expected {want}"

@@ -1,0 +1,385 @@
+"""The `evolve` command: run / eval / score / problems / show / literature.
+
+`evolve run` is a Hydra app (overrides, `-m` sweeps, `--cfg job`); the other subcommands are
+plain argparse and mirror the Python API (`load_problem`, `Problem.evaluate`, `Problem.score`).
+Errors are one line; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+
+from rich.console import Console  # noqa: E402
+
+from evolve.paths import conf_dir  # noqa: E402
+
+console = Console()
+err_console = Console(stderr=True)
+_STARTED = time.strftime("%Y%m%d-%H%M%S")
+
+
+class UsageError(Exception):
+    """Bad input from the user: shown as one line."""
+
+
+# --- helpers -------------------------------------------------------------------------------
+def _problem_slug(name: str) -> str:
+    p = Path(str(name))
+    if p.is_absolute() or str(name).startswith("."):
+        return p.name
+    return str(name).replace("/", "-")
+
+
+def _load_outputs(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {k: np.array(data[k]) for k in data.files}
+        except Exception as exc:
+            raise UsageError(f"{path} is not a readable .npz of arrays: {exc}") from None
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise UsageError(
+            f'{path} must hold a JSON object mapping each output name to a list, e.g. {{"h": [0.1, 0.9]}}'
+        )
+    return obj
+
+
+def _print_evaluation(ev, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    if as_json:
+        d = ev.to_dict()
+        if extra:
+            d.update(extra)
+        print(json.dumps(d, sort_keys=True))
+        return
+    if ev.valid:
+        console.print(f"[green]valid[/green]  score [bold]{ev.score:.12g}[/bold]")
+    else:
+        console.print(f"[red]{ev.status}[/red]: {ev.error}")
+    shown = {k: v for k, v in ev.metrics.items()}
+    if shown:
+        console.print("metrics: " + ", ".join(f"{k}={v:.6g}" for k, v in shown.items()))
+    if extra and extra.get("verdict"):
+        v = extra["verdict"]
+        console.print(f"literature: {v.get('message') or v.get('status')}")
+
+
+def _verdict(problem, outputs, ev) -> dict[str, Any] | None:
+    try:
+        from evolve import literature
+    except ImportError:
+        return None
+    check = getattr(literature, "check", None)
+    if check is None:
+        return None
+    return check(problem, outputs, ev).to_dict()
+
+
+# --- subcommands ---------------------------------------------------------------------------
+def cmd_problems(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from evolve.problem import list_problems, load_problem
+
+    table = Table(title="problems")
+    for col in ("name", "direction", "title", "path"):
+        table.add_column(col)
+    for name, path in list_problems():
+        try:
+            p = load_problem(path)
+            table.add_row(name, p.direction, p.title, str(path))
+        except Exception as exc:  # one broken plug-in must not hide the others
+            table.add_row(name, "?", f"[red]cannot load: {exc}[/red]", str(path))
+    console.print(table)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evolve.problem import load_problem
+
+    problem = load_problem(args.problem)
+    path = Path(args.file)
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    ev = problem.evaluate(path.read_text(), timeout=args.timeout)
+    _print_evaluation(ev, args.json)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from evolve.problem import load_problem
+
+    problem = load_problem(args.problem)
+    outputs = _load_outputs(Path(args.outputs))
+    ev = problem.score(outputs)
+    extra = {}
+    if ev.valid:
+        verdict = _verdict(problem, outputs, ev)
+        if verdict is not None:
+            extra["verdict"] = verdict
+    _print_evaluation(ev, args.json, extra)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from evolve.report.show import show_run
+
+    show_run(Path(args.run), console, top=args.top)
+    return 0
+
+
+def cmd_literature(argv: list[str]) -> int:
+    try:
+        from evolve.literature import literature_main
+    except ImportError as exc:
+        raise UsageError(f"the literature module is unavailable: {exc}") from None
+    return int(literature_main(argv) or 0)
+
+
+# --- evolve run (Hydra) --------------------------------------------------------------------
+def _register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("problem_slug"):
+        OmegaConf.register_new_resolver("problem_slug", _problem_slug)
+
+
+def _setup_run_logging(run_dir: Path) -> None:
+    handler = logging.FileHandler(run_dir / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for noisy in ("LiteLLM", "litellm", "httpx", "ray"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _resume_config(
+    cfg_dict: dict[str, Any], resume: str, task_overrides: list[str]
+) -> dict[str, Any]:
+    """The saved config of the run being resumed, with this command's overrides applied."""
+    from omegaconf import OmegaConf
+
+    run_dir = Path(resume)
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        raise UsageError(
+            f"resume={resume}: no config.yaml there; give the folder of an earlier run"
+        )
+    base = OmegaConf.load(saved)
+    OmegaConf.set_struct(base, True)
+    dotlist = [o for o in task_overrides if not o.startswith("resume=")]
+    try:
+        base.merge_with_dotlist(dotlist)
+    except Exception as exc:
+        raise UsageError(f"resume: cannot apply overrides {dotlist}: {exc}") from None
+    out = OmegaConf.to_container(base, resolve=True)
+    out["resume"] = str(run_dir)
+    return out
+
+
+def _run_job(cfg) -> None:
+    from evolve.engine import RunError
+    from evolve.population.database import DatabaseError
+    from evolve.problem import ProblemError
+
+    try:
+        _run_job_inner(cfg)
+    except (UsageError, ProblemError, DatabaseError, RunError, ValueError) as exc:
+        if os.environ.get("EVOLVE_DEBUG"):
+            raise
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+def _run_job_inner(cfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from evolve import config as config_mod
+    from evolve.engine import Evolution, init_ray
+    from evolve.report.live import LiveView, summary
+
+    hc = HydraConfig.get()
+    cfg_dict = OmegaConf.to_container(cfg, resolve=True)
+    if cfg_dict.get("resume"):
+        cfg_dict = _resume_config(cfg_dict, cfg_dict["resume"], list(hc.overrides.task))
+        run_dir = Path(cfg_dict["resume"])
+    else:
+        run_dir = Path(hc.runtime.output_dir)
+    config_mod.validate(cfg_dict)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    from omegaconf import OmegaConf as OC
+
+    OC.save(OC.create(cfg_dict), run_dir / "config.yaml")
+    _setup_run_logging(run_dir)
+    started_ray = init_ray(cfg_dict["cluster"])
+    try:
+        with LiveView(
+            console, cfg_dict["report"]["refresh_per_second"], cfg_dict["report"]["live"]
+        ) as view:
+            evo = Evolution(cfg_dict, run_dir, view=view)
+            progress = evo.run()
+            view.update(progress)
+        best_file = None
+        from evolve.population.database import Database
+
+        db = Database(run_dir / "evolve.db", readonly=True)
+        best = db.best(evo.run_id, 1)
+        if best:
+            best_file = run_dir / "best_program.py"
+            best_file.write_text(best[0]["code"])
+        db.close()
+        console.print(summary(progress, run_dir, best_file, evo.problem.direction))
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def _hydra_errors():
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return (HydraException, OmegaConfBaseException)
+
+
+def _precheck_overrides(overrides: list[str]) -> None:
+    """Compose the config once so a misspelt key fails in one line before anything starts."""
+    from hydra import compose, initialize_config_dir
+
+    plain = [o for o in overrides if not o.startswith("-") and "," not in o.split("=", 1)[-1]]
+    plain = [o for o in plain if not o.startswith(("hydra.", "hydra/"))]
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None, job_name="evolve"):
+        compose(config_name="config", overrides=plain)
+
+
+def cmd_run(argv: list[str], debug: bool) -> int:
+    import hydra
+
+    from evolve import config as config_mod
+
+    config_mod.register()
+    _register_resolvers()
+    if not any(
+        a in ("--help", "-h", "--hydra-help", "--info", "-i") or a.startswith("--cfg") or a == "-c"
+        for a in argv
+    ):
+        try:
+            _precheck_overrides(argv)
+        except _hydra_errors() as exc:
+            raise UsageError(_one_line_hydra_error(exc)) from None
+    main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)(
+        _run_job
+    )
+    sys.argv = ["evolve run", *argv]
+    if debug:
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+        os.environ["EVOLVE_DEBUG"] = "1"
+    main()
+    return 0
+
+
+def _one_line_hydra_error(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    text = text.replace("To append to your config use", "(to add a new key use")
+    if "(to add a new key use" in text:
+        head, _, tail = text.partition("(to add a new key use")
+        key = tail.split()[0] if tail.split() else ""
+        return f"{head.strip()} — no such setting; check the spelling (`evolve run --cfg job` lists every key){'' if not key else ''}"
+    if "Could not find" in text or "Could not load" in text:
+        return text + " (`evolve run --help` lists the available options of each group)"
+    return text
+
+
+# --- entry point ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evolve",
+        description="Evolve programs with LLMs; every score is computed by trusted code.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser(
+        "run",
+        help="run an evolution (Hydra overrides follow; --help for the config)",
+        add_help=False,
+    )
+    p = sub.add_parser("eval", help="run a program file in the sandbox and score it")
+    p.add_argument("problem")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print the Evaluation as one JSON object")
+    p.add_argument("--timeout", type=float, default=None, help="wall-time limit in seconds")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser(
+        "score", help="score a construction (.json or .npz of named arrays), no code run"
+    )
+    p.add_argument("problem")
+    p.add_argument("outputs")
+    p.add_argument("--json", action="store_true", help="print the Evaluation (and verdict) as JSON")
+    p.set_defaults(func=cmd_score)
+    p = sub.add_parser("problems", help="list the problems")
+    p.set_defaults(func=cmd_problems)
+    p = sub.add_parser("show", help="a run's best programs, island bests and the best's lineage")
+    p.add_argument("run", help="run folder (or its evolve.db)")
+    p.add_argument("--top", type=int, default=5)
+    p.set_defaults(func=cmd_show)
+    sub.add_parser(
+        "literature",
+        help="known results: `evolve literature PROBLEM`, `evolve literature update FILE`",
+        add_help=False,
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if debug:
+        argv.remove("--debug")
+    from evolve.population.database import DatabaseError
+    from evolve.problem import ProblemError
+
+    try:
+        if argv and argv[0] == "run":
+            return cmd_run(argv[1:], debug)
+        if argv and argv[0] == "literature":
+            return cmd_literature(argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0 if not argv else 2
+        return args.func(args)
+    except (UsageError, ProblemError, DatabaseError, ValueError, FileNotFoundError) as exc:
+        if debug:
+            raise
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The configuration schema: every knob, its default and what it does.
+
+Each group is a dataclass registered in Hydra's ConfigStore, so a misspelt key in a YAML file
+or on the command line is an error, not a silent no-op. The YAML files in conf/ choose among
+presets (llm=openai, search=..., problem=erdos/golomb); this file is the schema they fill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class ProblemConfig:
+    name: str = MISSING  # built-in name (erdos/min_overlap), a folder path, or a plug-in name
+    params: dict[str, Any] = field(default_factory=dict)  # instance parameters (e.g. n)
+
+
+@dataclass
+class ModelConfig:
+    model: str = MISSING  # any litellm model string, e.g. openai/gpt-4.1-mini
+    weight: float = 1.0  # share of requests in a weighted ensemble
+    api_base: str | None = None  # OpenAI-compatible server URL (vLLM, Ollama, LM Studio)
+    api_key_env: str | None = None  # NAME of the environment variable holding the key
+    input_cost_per_mtok: float | None = None  # $ per million prompt tokens (overrides litellm)
+    output_cost_per_mtok: float | None = None  # $ per million completion tokens
+
+
+@dataclass
+class LLMConfig:
+    name: str = "local"  # the preset's name, for the record
+    models: list[ModelConfig] = field(
+        default_factory=lambda: [ModelConfig(model="evolve-local/mutator")]
+    )
+    temperature: float = 0.8
+    max_tokens: int = 4096
+    timeout_s: float = 120.0  # per request
+    max_retries: int = 3  # the only retry layer (litellm's own retries are off)
+    diff_probability: float = 0.8  # share of prompts asking for SEARCH/REPLACE edits vs a rewrite
+
+
+@dataclass
+class SearchConfig:
+    islands: int = 2
+    population_size: int = 40  # programs kept per island (MAP-Elites elites always stay)
+    grid_bins: int = 6  # bins per feature dimension of each island's MAP-Elites grid
+    generic_features: list[str] = field(default_factory=lambda: ["code_length"])
+    selection: str = "tournament"  # tournament | proportional | power_law | hill_climb
+    tournament_size: int = 3
+    temperature: float = 0.3  # for proportional selection
+    power_law_alpha: float = 1.0  # for power_law selection
+    inspirations: int = 2  # other programs shown in each prompt
+    in_flight_per_island: int = 2  # concurrent iterations (LLM requests) per island
+    migration_interval: int = 40  # evaluations between migrations around the ring (0: never)
+
+
+@dataclass
+class SandboxConfig:
+    workers: int = 2  # evaluator processes (warm workers)
+    cpus_per_worker: float = 1.0  # Ray CPUs each evaluator reserves
+    timeout_s: float | None = None  # wall-time limit per child (None: the problem's own)
+
+
+@dataclass
+class ClusterConfig:
+    address: str | None = None  # None: start Ray locally; "auto" or ray://host:port: join
+    num_cpus: int | None = None  # CPUs for a local Ray (None: all)
+    log_to_driver: bool = False  # show actor logs in the console
+
+
+@dataclass
+class BudgetConfig:
+    evaluations: int = 1000  # children run in the sandbox (the seed counts)
+    wall_time_s: float | None = None
+    max_cost_usd: float | None = None
+    max_llm_calls: int | None = None
+    max_iterations: int | None = None  # LLM round-trips incl. rejected edits (None: 5x evaluations)
+
+
+@dataclass
+class LiteratureConfig:
+    enabled: bool = True  # check each new best against the known results
+    llm: str | None = None  # optional litellm model for an advisory prior-work note
+
+
+@dataclass
+class ReportConfig:
+    live: bool = True  # the live console view
+    refresh_per_second: float = 4.0
+
+
+@dataclass
+class EvolveConfig:
+    problem: ProblemConfig = field(default_factory=ProblemConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    literature: LiteratureConfig = field(default_factory=LiteratureConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    seed: int = 0
+    runs_dir: str = "runs"  # where run folders are made
+    resume: str | None = None  # path to a run folder to continue
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="evolve_schema", node=EvolveConfig)
+    cs.store(group="problem", name="schema", node=ProblemConfig)
+    cs.store(group="llm", name="schema", node=LLMConfig)
+    cs.store(group="search", name="schema", node=SearchConfig)
+    cs.store(group="sandbox", name="schema", node=SandboxConfig)
+    cs.store(group="cluster", name="schema", node=ClusterConfig)
+    cs.store(group="budget", name="schema", node=BudgetConfig)
+
+
+def validate(cfg: dict[str, Any]) -> None:
+    """Checks Hydra's types cannot express; raise ValueError naming the key and the fix."""
+    from evolve.population.island import SELECTIONS
+
+    s = cfg["search"]
+    if s["islands"] < 1:
+        raise ValueError("search.islands must be at least 1")
+    if s["selection"] not in SELECTIONS:
+        raise ValueError(
+            f"search.selection={s['selection']!r} is unknown; choose one of {', '.join(SELECTIONS)}"
+        )
+    if s["in_flight_per_island"] < 1:
+        raise ValueError("search.in_flight_per_island must be at least 1")
+    if cfg["budget"]["evaluations"] < 1:
+        raise ValueError("budget.evaluations must be at least 1")
+    if cfg["sandbox"]["workers"] < 1:
+        raise ValueError("sandbox.workers must be at least 1")
+    if not cfg["llm"]["models"]:
+        raise ValueError("llm.models is empty; give at least one model")
+    if not 0.0 <= cfg["llm"]["diff_probability"] <= 1.0:
+        raise ValueError("llm.diff_probability must be between 0 and 1")

@@ -1,0 +1,648 @@
+"""The island model on Ray: island actors, the archive actor and the evaluator pool.
+
+One iteration: an island samples a parent and inspirations -> prompt -> litellm -> edits
+applied inside the EVOLVE-BLOCK -> cheap rejects (no change, syntax, duplicate) -> the child
+runs in the sandbox on the evaluator pool -> trusted scoring -> the archive writes it to
+SQLite -> the island updates its grid. The driver keeps several iterations in flight per
+island, migrates the best programs around the ring, enforces the budget and shows progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from evolve.evaluators.evaluation import Evaluation
+from evolve.population.database import Database
+from evolve.population.island import Island, Member
+from evolve.problem import Problem, load_problem
+from evolve.program import EditError, apply_response, code_hash, unified_diff
+
+log = logging.getLogger(__name__)
+
+
+class RunError(RuntimeError):
+    """A run that cannot start or continue; the message says what to fix."""
+
+
+# Programs that never reach the sandbox do not count against the evaluation budget.
+UNCOUNTED = ("rejected",)
+
+
+def step_seed(seed: int, island: int, step: int) -> int:
+    """A per-iteration seed that does not depend on scheduling order."""
+    return (seed * 1_000_003 + island * 7_919 + step * 104_729) % (2**31 - 1)
+
+
+def _load(problem_ref: dict[str, Any]) -> Problem:
+    return load_problem(problem_ref["path"], problem_ref.get("params"))
+
+
+# --- actors --------------------------------------------------------------------------------
+@ray.remote(num_cpus=0)
+class ArchiveActor:
+    """The one writer of the run database."""
+
+    def __init__(self, db_path: str, run_id: str) -> None:
+        self.db = Database(db_path)
+        self.run_id = run_id
+        rows = self.db.db.execute(
+            "SELECT code_hash, id FROM programs WHERE run_id = ? AND code_hash != '' AND status != 'rejected'",
+            [run_id],
+        ).fetchall()
+        self.hashes: dict[str, int] = {h: i for h, i in rows}
+
+    def start_run(self, problem: str, seed: int, config: dict, versions: dict) -> None:
+        self.db.start_run(self.run_id, problem, seed, config, versions)
+
+    def seen(self, h: str) -> int | None:
+        return self.hashes.get(h)
+
+    def record_llm_call(self, island: int, call: dict[str, Any]) -> int:
+        return self.db.record_llm_call(self.run_id, {"island": island, **call})
+
+    def record_program(self, prog: dict[str, Any]) -> int:
+        pid = self.db.record_program(self.run_id, prog)
+        status = (prog.get("evaluation") or {}).get("status", prog.get("status"))
+        if prog.get("code_hash") and status != "rejected":
+            self.hashes.setdefault(prog["code_hash"], pid)
+        return pid
+
+    def record_migration(self, src: int, dst: int, program_id: int) -> None:
+        self.db.record_migration(self.run_id, src, dst, program_id)
+
+    def record_islands(self, states: list[dict[str, Any]]) -> None:
+        for s in states:
+            self.db.record_island(self.run_id, s)
+
+    def record_literature_check(self, program_id: int | None, verdict: dict[str, Any]) -> int:
+        return self.db.record_literature_check(self.run_id, program_id, verdict)
+
+    def evaluations(self) -> int:
+        return self.db.evaluations(self.run_id)
+
+    def finish(self, status: str) -> None:
+        self.db.finish_run(self.run_id, status)
+
+
+@ray.remote(num_cpus=1)
+class EvaluatorActor:
+    """A warm worker: the problem's evaluator imported (numba kernels cached), a sandbox ready."""
+
+    def __init__(self, problem_ref: dict[str, Any], timeout_s: float | None) -> None:
+        import evolve.sandbox as sandbox
+
+        self.problem = _load(problem_ref)
+        _ = self.problem.evaluator_module  # import (and compile) the trusted evaluator once
+        self.timeout_s = timeout_s
+        make = getattr(sandbox, "Sandbox", None)
+        self.sandbox = make() if make is not None else None
+
+    def evaluate(self, code: str) -> dict[str, Any]:
+        from evolve.evaluators.harness import sandbox_request, score_sandbox_result
+        from evolve.sandbox import run
+
+        try:
+            compile(code, "program.py", "exec")
+        except SyntaxError as exc:
+            return Evaluation.failed("syntax_error", f"line {exc.lineno}: {exc.msg}").to_dict()
+        req = sandbox_request(self.problem, code, self.timeout_s)
+        result = self.sandbox.run(req) if self.sandbox is not None else run(req)
+        return score_sandbox_result(self.problem, result).to_dict()
+
+
+@ray.remote(num_cpus=0)
+class EvaluatorPool:
+    """Hands each evaluation to the next free worker (fair, no per-island pinning)."""
+
+    def __init__(self, workers: list) -> None:
+        self.workers = workers
+        self.free: asyncio.Queue | None = None
+
+    async def evaluate(self, code: str) -> dict[str, Any]:
+        if self.free is None:
+            self.free = asyncio.Queue()
+            for w in self.workers:
+                self.free.put_nowait(w)
+        worker = await self.free.get()
+        try:
+            return await worker.evaluate.remote(code)
+        finally:
+            self.free.put_nowait(worker)
+
+
+@ray.remote(num_cpus=0)
+class IslandActor:
+    """One island: samples parents, asks the LLM, applies edits, sends children to be scored."""
+
+    def __init__(
+        self, island_id: int, problem_ref: dict[str, Any], cfg: dict[str, Any], pool, archive
+    ) -> None:
+        # litellm takes seconds to import: only island processes, which call it, pay for it.
+        from evolve.mutation.client import LLMClient, ModelSpec
+
+        self.id = island_id
+        self.problem = _load(problem_ref)
+        self.cfg = cfg
+        s = cfg["search"]
+        self.island = Island(
+            island_id,
+            feature_dims=list(self.problem.features) + list(s.get("generic_features", [])),
+            capacity=s["population_size"],
+            bins=s["grid_bins"],
+            selection=s["selection"],
+            tournament_size=s["tournament_size"],
+            temperature=s["temperature"],
+            power_law_alpha=s["power_law_alpha"],
+        )
+        llm = cfg["llm"]
+        models = [ModelSpec(**m) for m in llm["models"]]
+        self.client = LLMClient(
+            models,
+            temperature=llm["temperature"],
+            max_tokens=llm["max_tokens"],
+            timeout_s=llm["timeout_s"],
+            max_retries=llm["max_retries"],
+        )
+        self.pool = pool
+        self.archive = archive
+        self.seed = int(cfg["seed"])
+
+    def add(self, member: dict[str, Any]) -> bool:
+        """Add a program (the seed, a migrant, or one restored on resume); False if already here."""
+        m = Member(**member)
+        if self.island.has(m.code_hash):
+            return False
+        self.island.add(m)
+        return True
+
+    def best(self) -> dict[str, Any] | None:
+        return self.island.best.to_dict() if self.island.best else None
+
+    def state(self) -> dict[str, Any]:
+        return self.island.state()
+
+    async def step(self, step_no: int) -> dict[str, Any]:
+        from evolve.mutation.prompts import ParentView, build_messages
+
+        rng = random.Random(step_seed(self.seed, self.id, step_no))
+        s = self.cfg["search"]
+        parent = self.island.sample_parent(rng)
+        inspirations = self.island.sample_inspirations(rng, parent, s["inspirations"])
+        mode = "diff" if rng.random() < self.cfg["llm"]["diff_probability"] else "rewrite"
+        messages = build_messages(
+            self.problem,
+            ParentView(parent.code, parent.score, parent.metrics, parent.feedback),
+            [ParentView(m.code, m.score, m.metrics) for m in inspirations],
+            mode,
+        )
+        spec = self.client.choose(rng)
+        call = await self.client.acomplete(spec, messages, seed=rng.getrandbits(31))
+        prompt_text = "\n\n".join(m["content"] for m in messages)
+        call_id = await self.archive.record_llm_call.remote(self.id, call.record(prompt_text))
+        base = {
+            "island": self.id,
+            "generation": parent.generation + 1,
+            "parent_id": parent.id,
+            "inspiration_ids": [m.id for m in inspirations],
+            "model": spec.model,
+            "llm_call_id": call_id,
+        }
+        summary = {"island": self.id, "cost_usd": call.cost_usd, "llm_error": bool(call.error)}
+        if call.text is None:
+            return {**summary, "status": "llm_error", "counted": False, "reason": call.error}
+        try:
+            child, edit_mode = apply_response(parent.code, call.text)
+        except EditError as exc:
+            reason = f"{exc.kind}: {exc}"
+            await self.archive.record_program.remote(
+                {
+                    **base,
+                    "code": "",
+                    "code_hash": "",
+                    "mode": mode,
+                    "status": "rejected",
+                    "reason": reason,
+                }
+            )
+            return {**summary, "status": "rejected", "counted": False, "reason": reason}
+        h = code_hash(child)
+        diff = unified_diff(parent.code, child)
+        dup = self.island.has(h) or await self.archive.seen.remote(h) is not None
+        if dup:
+            reason = "duplicate of a program already evaluated in this run"
+            await self.archive.record_program.remote(
+                {
+                    **base,
+                    "code": child,
+                    "code_hash": h,
+                    "diff": diff,
+                    "mode": edit_mode,
+                    "status": "rejected",
+                    "reason": reason,
+                }
+            )
+            return {**summary, "status": "rejected", "counted": False, "reason": reason}
+        ev = await self.pool.evaluate.remote(child)
+        pid = await self.archive.record_program.remote(
+            {
+                **base,
+                "code": child,
+                "code_hash": h,
+                "diff": diff,
+                "mode": edit_mode,
+                "evaluation": ev,
+            }
+        )
+        self.island.evaluations += 1
+        improved = False
+        if ev["valid"]:
+            improved = self.island.add(
+                Member(
+                    id=pid,
+                    code=child,
+                    code_hash=h,
+                    score=ev["score"],
+                    fitness=ev["fitness"],
+                    metrics=ev["metrics"],
+                    features=_features(ev, child),
+                    feedback=ev["feedback"],
+                    generation=parent.generation + 1,
+                    island=self.id,
+                )
+            )
+        return {
+            **summary,
+            "status": ev["status"],
+            "counted": True,
+            "program_id": pid,
+            "valid": ev["valid"],
+            "score": ev["score"],
+            "fitness": ev["fitness"] if ev["valid"] else None,
+            "island_best": improved,
+            "reason": ev["error"],
+        }
+
+
+def _features(ev: dict[str, Any], code: str) -> dict[str, float]:
+    """The problem's features plus generic ones (code length, evaluation time)."""
+    f = dict(ev.get("features") or {})
+    f.setdefault("code_length", float(len(code)))
+    f.setdefault("eval_time", float((ev.get("metrics") or {}).get("eval_wall_s", 0.0)))
+    return f
+
+
+# --- the driver ----------------------------------------------------------------------------
+@dataclass
+class Progress:
+    """What the live view and the final summary show."""
+
+    problem: str
+    budget: int
+    islands: int
+    started: float = field(default_factory=time.monotonic)
+    evaluations: int = 0
+    iterations: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    best_score: float | None = None
+    best_fitness: float = -math.inf
+    best_program_id: int | None = None
+    seed_score: float | None = None
+    cost_usd: float = 0.0
+    llm_calls: int = 0
+    llm_errors: int = 0
+    island_best: dict[int, float | None] = field(default_factory=dict)
+    island_evals: Counter = field(default_factory=Counter)
+    migrations: int = 0
+    verdicts: list[str] = field(default_factory=list)
+    stop_reason: str = ""
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.evaluations / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def init_ray(cluster: dict[str, Any]) -> bool:
+    """Start or join Ray; returns True if this call started it (and so should stop it)."""
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": bool(cluster.get("log_to_driver", False)),
+        "logging_level": logging.WARNING,
+    }
+    if cluster.get("address"):
+        kwargs["address"] = cluster["address"]
+    elif cluster.get("num_cpus"):
+        kwargs["num_cpus"] = int(cluster["num_cpus"])
+    ray.init(**kwargs)
+    return True
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("evolve", "numpy", "numba", "litellm", "ray", "hydra-core", "sqlite-utils"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+class Evolution:
+    """Drives one run: seeds or restores the islands, keeps work in flight, stops on budget."""
+
+    def __init__(self, cfg: dict[str, Any], run_dir: Path, view=None) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.run_id = self.run_dir.name
+        self.db_path = self.run_dir / "evolve.db"
+        self.problem = load_problem(cfg["problem"]["name"], cfg["problem"].get("params") or {})
+        self.problem_ref = {"path": str(self.problem.path), "params": dict(self.problem.params)}
+        self.view = view
+        b = cfg["budget"]
+        self.progress = Progress(
+            self.problem.name, int(b["evaluations"]), int(cfg["search"]["islands"])
+        )
+
+    # --- setup -----------------------------------------------------------------------------
+    def _start_actors(self) -> None:
+        sb = self.cfg["sandbox"]
+        self.archive = ArchiveActor.remote(str(self.db_path), self.run_id)
+        self.workers = workers = [
+            EvaluatorActor.options(num_cpus=sb["cpus_per_worker"]).remote(
+                self.problem_ref, sb.get("timeout_s")
+            )
+            for _ in range(int(sb["workers"]))
+        ]
+        self.pool = EvaluatorPool.remote(workers)
+        self.islands = [
+            IslandActor.remote(i, self.problem_ref, self.cfg, self.pool, self.archive)
+            for i in range(int(self.cfg["search"]["islands"]))
+        ]
+
+    def _seed(self) -> None:
+        """Evaluate the problem's seed program once and give it to every island."""
+        code = self.problem.initial_code
+        ev = ray.get(self.pool.evaluate.remote(code))
+        h = code_hash(code)
+        pid = ray.get(
+            self.archive.record_program.remote(
+                {
+                    "island": None,
+                    "code": code,
+                    "code_hash": h,
+                    "mode": "seed",
+                    "model": "",
+                    "evaluation": ev,
+                }
+            )
+        )
+        self.progress.evaluations += 1
+        self.progress.statuses[ev["status"]] += 1
+        if not ev["valid"]:
+            raise RunError(
+                f"the seed program of {self.problem.name} is not valid ({ev['status']}: {ev['error']}); "
+                f"fix {self.problem.path / 'initial.py'}"
+            )
+        self.progress.seed_score = ev["score"]
+        member = Member(
+            pid,
+            code,
+            h,
+            ev["score"],
+            ev["fitness"],
+            ev["metrics"],
+            _features(ev, code),
+            ev["feedback"],
+        )
+        ray.get([isl.add.remote(member.to_dict()) for isl in self.islands])
+        self._note_result(
+            {
+                "valid": True,
+                "fitness": ev["fitness"],
+                "score": ev["score"],
+                "program_id": pid,
+                "island": None,
+            }
+        )
+
+    def _restore(self, db: Database) -> None:
+        """Rebuild island populations from the database of an interrupted run."""
+        progs = db.programs(self.run_id, "valid = 1", order="fitness DESC, seq ASC")
+        by_id = {p["id"]: p for p in progs}
+        cap = int(self.cfg["search"]["population_size"])
+        per_island: dict[int, list[dict]] = {i: [] for i in range(len(self.islands))}
+        seeds = [p for p in progs if p["mode"] == "seed"]
+        for p in progs:
+            if (
+                p["island"] is not None
+                and p["island"] in per_island
+                and len(per_island[p["island"]]) < cap
+            ):
+                per_island[p["island"]].append(p)
+        for row in db.db.execute(
+            "SELECT to_island, program_id FROM migrations WHERE run_id = ? ORDER BY id",
+            [self.run_id],
+        ).fetchall():
+            if row[0] in per_island and row[1] in by_id:
+                per_island[row[0]].append(by_id[row[1]])
+        calls = []
+        for i, isl in enumerate(self.islands):
+            for p in seeds + per_island[i]:
+                m = Member(
+                    p["id"],
+                    p["code"],
+                    p["code_hash"],
+                    p["score"],
+                    p["fitness"],
+                    p["metrics"],
+                    _features({"features": p["features"], "metrics": p["metrics"]}, p["code"]),
+                    p["feedback"],
+                    p["generation"],
+                    i,
+                )
+                calls.append(isl.add.remote(m.to_dict()))
+        ray.get(calls)
+        if not seeds:
+            raise RunError(f"{self.db_path} has no valid seed program to resume from")
+        best = progs[0]
+        self.progress.seed_score = seeds[0]["score"]
+        self.progress.evaluations = db.evaluations(self.run_id)
+        self.progress.statuses.update(db.status_counts(self.run_id))
+        totals = db.llm_totals(self.run_id)
+        self.progress.cost_usd = totals["cost_usd"]
+        self.progress.llm_calls = totals["calls"]
+        self.progress.iterations = totals["calls"]
+        self._note_result(
+            {
+                "valid": True,
+                "fitness": best["fitness"],
+                "score": best["score"],
+                "program_id": best["id"],
+                "island": None,
+            },
+            check=False,
+        )
+
+    # --- the loop --------------------------------------------------------------------------
+    def _note_result(self, r: dict[str, Any], check: bool = True) -> None:
+        p = self.progress
+        isl = r.get("island")
+        if isl is not None and r.get("valid"):
+            cur = p.island_best.get(isl)
+            if cur is None or self.problem.better(r["score"], cur):
+                p.island_best[isl] = r["score"]
+        if r.get("valid") and r["fitness"] > p.best_fitness:
+            p.best_fitness, p.best_score, p.best_program_id = (
+                r["fitness"],
+                r["score"],
+                r["program_id"],
+            )
+            if check:
+                self._literature_check(r["program_id"])
+
+    def _literature_check(self, program_id: int) -> None:
+        lit = self.cfg.get("literature") or {}
+        if not lit.get("enabled", True):
+            return
+        try:
+            from evolve import literature
+        except ImportError:
+            return
+        if not hasattr(literature, "check_program"):
+            return
+        try:
+            verdict = literature.check_program(
+                self.problem, self.db_path, self.run_id, program_id, llm=lit.get("llm")
+            )
+        except Exception as exc:  # the check must never stop a run; record why it failed
+            log.exception("literature check failed")
+            verdict = {
+                "status": "error",
+                "problem": self.problem.name,
+                "message": f"check failed: {exc}",
+            }
+        ray.get(self.archive.record_literature_check.remote(program_id, verdict))
+        if verdict.get("message"):
+            self.progress.verdicts.append(verdict["message"])
+
+    def _budget_left(self, in_flight: int) -> bool:
+        b, p = self.cfg["budget"], self.progress
+        if p.evaluations + in_flight >= int(b["evaluations"]):
+            p.stop_reason = p.stop_reason or f"evaluation budget of {b['evaluations']} reached"
+            return False
+        if b.get("wall_time_s") and p.elapsed >= float(b["wall_time_s"]):
+            p.stop_reason = f"wall-time budget of {b['wall_time_s']} s reached"
+            return False
+        if b.get("max_cost_usd") is not None and p.cost_usd >= float(b["max_cost_usd"]):
+            p.stop_reason = f"cost budget of ${b['max_cost_usd']} reached"
+            return False
+        if b.get("max_llm_calls") and p.llm_calls + in_flight >= int(b["max_llm_calls"]):
+            p.stop_reason = f"LLM-call budget of {b['max_llm_calls']} reached"
+            return False
+        if p.iterations + in_flight >= self._max_iterations:
+            p.stop_reason = (
+                f"iteration cap of {self._max_iterations} reached (too many rejected edits)"
+            )
+            return False
+        return True
+
+    def _migrate(self) -> None:
+        n = len(self.islands)
+        if n < 2:
+            return
+        bests = ray.get([isl.best.remote() for isl in self.islands])
+        for i, b in enumerate(bests):
+            if b is None:
+                continue
+            dst = (i + 1) % n
+            if ray.get(self.islands[dst].add.remote(b)):
+                ray.get(self.archive.record_migration.remote(i, dst, b["id"]))
+                self.progress.migrations += 1
+
+    def run(self) -> Progress:
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        resuming = (
+            self.db_path.exists()
+            and Database(self.db_path).db["runs"].count_where("id = ?", [self.run_id]) > 0
+        )
+        self._start_actors()
+        ray.get(
+            self.archive.start_run.remote(self.problem.name, int(cfg["seed"]), cfg, _versions())
+        )
+        if resuming:
+            self._restore(Database(self.db_path, readonly=True))
+            log.info("resumed run %s at %d evaluations", self.run_id, self.progress.evaluations)
+        else:
+            self._seed()
+        b = cfg["budget"]
+        self._max_iterations = int(b.get("max_iterations") or 5 * int(b["evaluations"]) + 50)
+        per_island = int(cfg["search"]["in_flight_per_island"])
+        interval = int(cfg["search"]["migration_interval"])
+        next_migration = self.progress.evaluations + interval
+        step_no = self.progress.iterations
+        pending: dict[Any, int] = {}
+        status = "completed"
+        try:
+            while True:
+                for i, isl in enumerate(self.islands):
+                    while sum(
+                        1 for v in pending.values() if v == i
+                    ) < per_island and self._budget_left(len(pending)):
+                        pending[isl.step.remote(step_no)] = i
+                        step_no += 1
+                if not pending:
+                    break
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+                for ref in done:
+                    pending.pop(ref)
+                    self._absorb(ray.get(ref))
+                if interval > 0 and self.progress.evaluations >= next_migration:
+                    self._migrate()
+                    next_migration = self.progress.evaluations + interval
+                if self.view is not None:
+                    self.view.update(self.progress)
+        except KeyboardInterrupt:
+            status = "interrupted"
+            self.progress.stop_reason = "interrupted by the user; resume with resume=" + str(
+                self.run_dir
+            )
+        finally:
+            try:
+                states = ray.get([isl.state.remote() for isl in self.islands])
+                ray.get(self.archive.record_islands.remote(states))
+                ray.get(self.archive.finish.remote(status))
+            except Exception:  # the database already holds every counted evaluation
+                log.exception("could not record the final island state")
+            for a in [*self.islands, self.pool, *self.workers, self.archive]:
+                ray.kill(a)
+        return self.progress
+
+    def _absorb(self, r: dict[str, Any]) -> None:
+        p = self.progress
+        p.iterations += 1
+        p.llm_calls += 1
+        p.llm_errors += int(r.get("llm_error", False))
+        p.cost_usd += float(r.get("cost_usd") or 0.0)
+        p.statuses[r["status"]] += 1
+        if r.get("counted"):
+            p.evaluations += 1
+            p.island_evals[r["island"]] += 1
+        self._note_result(r)

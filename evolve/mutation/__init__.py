@@ -1,0 +1,1 @@
+"""Mutation: prompts, the litellm client and ensemble, the offline local mutator."""

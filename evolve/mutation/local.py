@@ -1,0 +1,244 @@
+"""The offline local mutator: a litellm custom provider that edits code without any LLM.
+
+It reads the parent program from the prompt, applies one real program transformation inside
+the EVOLVE-BLOCK (perturbing numeric constants, swapping an operator, inserting a list
+element) and answers with a SEARCH/REPLACE edit, exactly as a model would. A run on the local
+mutator therefore takes the same path as one on GPT or Claude: prompt, response, diff, child.
+
+Model string: `evolve-local/mutator`. Deterministic given the request's `seed`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import time
+import tokenize
+
+import litellm
+from litellm import CustomLLM
+from litellm.types.utils import ModelResponse
+
+from evolve.mutation.prompts import extract_current_program
+from evolve.program import find_blocks
+
+PROVIDER = "evolve-local"
+MODEL = f"{PROVIDER}/mutator"
+
+_SWAPS = {"+": "-", "-": "+", "*": "/", "/": "*", "<": "<=", "<=": "<", ">": ">=", ">=": ">"}
+_NAME_SWAPS = {
+    "min": "max",
+    "max": "min",
+    "sin": "cos",
+    "cos": "sin",
+    "floor": "ceil",
+    "ceil": "floor",
+}
+
+
+def _format_number(value: float, like: str) -> str:
+    if "." not in like and "e" not in like.lower():
+        return str(int(round(value)))
+    text = f"{value:.6g}"
+    if "." not in text and "e" not in text and "inf" not in text and "nan" not in text:
+        text += ".0"
+    return text
+
+
+class Mutation:
+    """One transformation of the block: the changed line range and its new text."""
+
+    def __init__(self, description: str, line_no: int, new_line: str) -> None:
+        self.description = description
+        self.line_no = line_no
+        self.new_line = new_line
+
+
+def _tokens_in_block(code: str) -> list[tokenize.TokenInfo]:
+    blocks = find_blocks(code)
+    line_starts = [0]
+    for line in code.splitlines(keepends=True):
+        line_starts.append(line_starts[-1] + len(line))
+
+    def offset(tok: tokenize.TokenInfo) -> int:
+        return line_starts[tok.start[0] - 1] + tok.start[1]
+
+    toks = list(tokenize.generate_tokens(io.StringIO(code).readline))
+    if not blocks:
+        return toks
+    return [t for t in toks if any(b.start <= offset(t) < b.end for b in blocks)]
+
+
+def _replace_span(line: str, col0: int, col1: int, text: str) -> str:
+    return line[:col0] + text + line[col1:]
+
+
+def propose(code: str, rng: random.Random) -> Mutation | None:
+    """Pick and apply one transformation; None if the block offers nothing to change."""
+    try:
+        toks = _tokens_in_block(code)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return None
+    lines = code.splitlines()
+    numbers = [t for t in toks if t.type == tokenize.NUMBER and "j" not in t.string.lower()]
+    floats = [t for t in numbers if "." in t.string or "e" in t.string.lower()]
+    ops = [t for t in toks if t.type == tokenize.OP and t.string in _SWAPS]
+    names = [t for t in toks if t.type == tokenize.NAME and t.string in _NAME_SWAPS]
+    choices = []
+    if numbers:
+        choices += [("perturb", 0.62), ("perturb_line", 0.18), ("insert", 0.05)]
+    if ops:
+        choices.append(("swap_op", 0.1))
+    if names:
+        choices.append(("swap_name", 0.05))
+    if not choices:
+        return None
+    kind = rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
+    scale = rng.choice((0.02, 0.08, 0.25))
+
+    def perturbed(tok: tokenize.TokenInfo) -> str:
+        value = float(eval(tok.string, {"__builtins__": {}}))  # a NUMBER token: a literal
+        if "." not in tok.string and "e" not in tok.string.lower():
+            return str(max(0, int(value) + rng.choice((-2, -1, 1, 2))))
+        new = value * (1.0 + scale * rng.gauss(0, 1)) + scale * 0.1 * rng.gauss(0, 1)
+        return _format_number(new, tok.string)
+
+    if kind == "perturb":
+        tok = rng.choice(floats or numbers)
+        row, c0 = tok.start
+        new = _replace_span(lines[row - 1], c0, tok.end[1], perturbed(tok))
+        return Mutation(f"perturb constant {tok.string} on line {row}", row, new)
+    if kind == "perturb_line":
+        row = rng.choice(numbers).start[0]
+        line = lines[row - 1]
+        for tok in sorted((t for t in numbers if t.start[0] == row), key=lambda t: -t.start[1]):
+            line = _replace_span(line, tok.start[1], tok.end[1], perturbed(tok))
+        return Mutation(f"perturb every constant on line {row}", row, line)
+    if kind == "insert":
+        tok = rng.choice(numbers)
+        row = tok.start[0]
+        after = lines[row - 1][tok.end[1] :].lstrip()
+        if not after.startswith(","):
+            return Mutation(
+                f"perturb constant {tok.string} on line {row}",
+                row,
+                _replace_span(lines[row - 1], tok.start[1], tok.end[1], perturbed(tok)),
+            )
+        new = _replace_span(lines[row - 1], tok.end[1], tok.end[1], ", " + perturbed(tok))
+        return Mutation(f"insert an element after {tok.string} on line {row}", row, new)
+    if kind == "swap_op":
+        tok = rng.choice(ops)
+        row = tok.start[0]
+        new = _replace_span(lines[row - 1], tok.start[1], tok.end[1], _SWAPS[tok.string])
+        return Mutation(
+            f"swap operator {tok.string} -> {_SWAPS[tok.string]} on line {row}", row, new
+        )
+    tok = rng.choice(names)
+    row = tok.start[0]
+    new = _replace_span(lines[row - 1], tok.start[1], tok.end[1], _NAME_SWAPS[tok.string])
+    return Mutation(f"swap {tok.string} -> {_NAME_SWAPS[tok.string]} on line {row}", row, new)
+
+
+def as_search_replace(code: str, m: Mutation) -> str:
+    """A SEARCH/REPLACE edit for the mutation, with enough context lines to be unique."""
+    lines = code.splitlines()
+    lo = hi = m.line_no - 1
+    while True:
+        search = "\n".join(lines[lo : hi + 1])
+        if code.count(search) == 1 or (lo == 0 and hi == len(lines) - 1):
+            break
+        if lo > 0:
+            lo -= 1
+        else:
+            hi += 1
+    replace = "\n".join(lines[lo : m.line_no - 1] + [m.new_line] + lines[m.line_no : hi + 1])
+    return f"<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE"
+
+
+def mutate_prompt(prompt: str, seed: int | None) -> str:
+    """The local mutator's whole answer to a prompt."""
+    code = extract_current_program(prompt)
+    if code is None:
+        return "I could not find the current program in the prompt; no edit proposed."
+    if seed is None:
+        seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:12], 16)
+    rng = random.Random(seed)
+    for _ in range(8):
+        m = propose(code, rng)
+        if m is None:
+            return "The EVOLVE-BLOCK has no constants or operators I can change; no edit proposed."
+        if m.new_line != code.splitlines()[m.line_no - 1]:
+            return f"Idea: {m.description}.\n\n{as_search_replace(code, m)}\n"
+    return "No effective change found; no edit proposed."
+
+
+class LocalMutator(CustomLLM):
+    """litellm custom provider `evolve-local`."""
+
+    def _answer(
+        self, messages: list, optional_params: dict, model_response: ModelResponse
+    ) -> ModelResponse:
+        t0 = time.perf_counter()
+        prompt = "\n".join(str(m.get("content", "")) for m in messages)
+        seed = optional_params.get("seed")
+        text = mutate_prompt(prompt, seed)
+        model_response.choices[0].message.content = text  # type: ignore[union-attr]
+        model_response.model = MODEL
+        # Word counts stand in for tokens: the local mutator has no tokenizer and costs nothing.
+        usage = litellm.Usage(
+            prompt_tokens=len(prompt.split()),
+            completion_tokens=len(text.split()),
+            total_tokens=len(prompt.split()) + len(text.split()),
+        )
+        model_response.usage = usage  # type: ignore[attr-defined]
+        model_response._hidden_params["local_latency_s"] = time.perf_counter() - t0
+        return model_response
+
+    def completion(
+        self,
+        model,
+        messages,
+        api_base,
+        custom_prompt_dict,
+        model_response,
+        print_verbose,
+        encoding,
+        api_key,
+        logging_obj,
+        optional_params,
+        *args,
+        **kwargs,
+    ):  # noqa: D401
+        return self._answer(messages, optional_params or {}, model_response)
+
+    async def acompletion(
+        self,
+        model,
+        messages,
+        api_base,
+        custom_prompt_dict,
+        model_response,
+        print_verbose,
+        encoding,
+        api_key,
+        logging_obj,
+        optional_params,
+        *args,
+        **kwargs,
+    ):
+        return self._answer(messages, optional_params or {}, model_response)
+
+
+_registered = False
+
+
+def register() -> None:
+    """Register the provider with litellm (idempotent; call in every process that completes)."""
+    global _registered
+    if _registered:
+        return
+    entries = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != PROVIDER]
+    entries.append({"provider": PROVIDER, "custom_handler": LocalMutator()})
+    litellm.custom_provider_map = entries
+    _registered = True

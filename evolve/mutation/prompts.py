@@ -1,0 +1,87 @@
+"""Prompts: the parent, its evaluator feedback and inspirations, rendered from template files.
+
+Templates are plain text files with $placeholders (string.Template), so code with braces is
+safe. A problem overrides any template by shipping a file of the same name in
+`<problem>/prompts/`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+TEMPLATE_DIR = Path(__file__).with_name("templates")
+FEEDBACK_CHARS = 1500
+CURRENT_PROGRAM_HEADING = "## Current program"
+
+
+@dataclass
+class ParentView:
+    """What the prompt shows of a program."""
+
+    code: str
+    score: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    feedback: str = ""
+
+
+def load_template(name: str, problem_dir: Path | None = None) -> Template:
+    if problem_dir is not None:
+        override = problem_dir / "prompts" / f"{name}.txt"
+        if override.exists():
+            return Template(override.read_text())
+    return Template((TEMPLATE_DIR / f"{name}.txt").read_text())
+
+
+def _fmt_metrics(metrics: dict[str, float]) -> str:
+    shown = {k: v for k, v in metrics.items() if not k.startswith("eval_")}
+    return json.dumps({k: round(v, 10) for k, v in shown.items()}) if shown else "(none)"
+
+
+def build_messages(
+    problem,
+    parent: ParentView,
+    inspirations: list[ParentView] = (),
+    mode: str = "diff",
+) -> list[dict[str, str]]:
+    """The chat messages for one mutation request."""
+    insp = ""
+    if inspirations:
+        parts = ["\n## Other programs for inspiration"]
+        for i, p in enumerate(inspirations, 1):
+            score = "invalid" if p.score is None else f"{p.score:.10g}"
+            parts.append(f"### Inspiration {i} (score {score})\n```python\n{p.code.rstrip()}\n```")
+        insp = "\n".join(parts) + "\n"
+    feedback = (parent.feedback or "(none)").strip()
+    if len(feedback) > FEEDBACK_CHARS:
+        feedback = feedback[:FEEDBACK_CHARS] + " ... (truncated)"
+    template = load_template(mode, problem.path)
+    user = template.safe_substitute(
+        title=problem.title,
+        description=problem.description,
+        score="invalid" if parent.score is None else f"{parent.score:.10g}",
+        direction_word="lower" if problem.direction == "min" else "higher",
+        metrics=_fmt_metrics(parent.metrics),
+        code=parent.code.rstrip("\n"),
+        feedback=feedback,
+        inspirations=insp,
+    )
+    system = load_template("system", problem.path).safe_substitute()
+    return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user}]
+
+
+def extract_current_program(prompt: str) -> str | None:
+    """The parent code from a prompt built by `build_messages` (used by the local mutator)."""
+    at = prompt.find(CURRENT_PROGRAM_HEADING)
+    if at < 0:
+        return None
+    start = prompt.find("```python\n", at)
+    if start < 0:
+        return None
+    start += len("```python\n")
+    end = prompt.find("\n```", start)
+    if end < 0:
+        return None
+    return prompt[start:end] + "\n"

@@ -1,0 +1,1 @@
+"""Reports: the live console view, run summaries and leaderboards."""

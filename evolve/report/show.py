@@ -1,0 +1,93 @@
+"""`evolve show RUN`: the run's best programs, per-island bests and the best's lineage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from evolve.population.database import Database, DatabaseError
+
+
+def open_run(path: Path) -> Database:
+    db_path = path if path.suffix == ".db" else path / "evolve.db"
+    if not db_path.exists():
+        raise DatabaseError(f"no run database at {db_path}; give a run folder made by `evolve run`")
+    return Database(db_path, readonly=True)
+
+
+def lineage(db: Database, run_id: str, program_id: int) -> list[dict]:
+    """The parent chain of a program, oldest first."""
+    chain, seen = [], set()
+    pid: int | None = program_id
+    while pid is not None and pid not in seen:
+        seen.add(pid)
+        rows = db.programs(run_id, "id = ?", [pid], limit=1)
+        if not rows:
+            break
+        chain.append(rows[0])
+        pid = rows[0]["parent_id"]
+    return chain[::-1]
+
+
+def show_run(path: Path, console: Console, top: int = 5) -> None:
+    db = open_run(path)
+    run = db.run()
+    rid = run["id"]
+    counts = db.status_counts(rid)
+    llm = db.llm_totals(rid)
+    console.print(
+        f"[bold]{run['problem']}[/bold] run {rid} ({run['status']}), seed {run['seed']}: "
+        f"{run['evaluations']} evaluations; "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        + f"; LLM calls {llm['calls']}, ${llm['cost_usd']:.4f}"
+    )
+    best = db.best(rid, top)
+    t = Table(title=f"best {len(best)} programs")
+    for col in ("id", "island", "generation", "score", "model", "mode"):
+        t.add_column(col)
+    for p in best:
+        t.add_row(
+            str(p["id"]),
+            str(p["island"]),
+            str(p["generation"]),
+            f"{p['score']:.12g}",
+            p["model"] or "",
+            p["mode"],
+        )
+    console.print(t)
+    rows = db.db.execute(
+        "SELECT island, MAX(fitness), COUNT(*) FROM programs WHERE run_id = ? AND island IS NOT NULL GROUP BY island ORDER BY island",
+        [rid],
+    ).fetchall()
+    t = Table(title="islands")
+    for col in ("island", "programs", "best score"):
+        t.add_column(col)
+    for island, best_fit, n in rows:
+        brow = (
+            db.programs(rid, "island = ? AND fitness = ?", [island, best_fit], limit=1)
+            if best_fit is not None
+            else []
+        )
+        t.add_row(str(island), str(n), f"{brow[0]['score']:.12g}" if brow else "-")
+    console.print(t)
+    if best:
+        t = Table(title=f"lineage of program {best[0]['id']}")
+        for col in ("id", "generation", "island", "status", "score"):
+            t.add_column(col)
+        for p in lineage(db, rid, best[0]["id"]):
+            t.add_row(
+                str(p["id"]),
+                str(p["generation"]),
+                str(p["island"]),
+                p["status"],
+                "-" if p["score"] is None else f"{p['score']:.12g}",
+            )
+        console.print(t)
+    checks = list(
+        db.db["literature_checks"].rows_where("run_id = ?", [rid], order_by="id desc", limit=3)
+    )
+    for c in checks:
+        console.print(f"literature (program {c['program_id']}): {c['message'] or c['status']}")
+    db.close()

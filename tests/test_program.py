@@ -1,0 +1,114 @@
+"""EVOLVE-BLOCK regions, SEARCH/REPLACE parsing and application, malformed responses."""
+
+import pytest
+
+from evolve.program import (
+    EditError,
+    apply_response,
+    block_text,
+    code_hash,
+    find_blocks,
+    parse_diffs,
+)
+
+PARENT = """import numpy as np
+
+# EVOLVE-BLOCK-START
+def f(x):
+    a = 1.5
+    return a * x + 2
+# EVOLVE-BLOCK-END
+
+
+def solve():
+    return {"y": f(np.arange(3))}
+"""
+
+
+def edit(search: str, replace: str) -> str:
+    return f"Some idea.\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
+
+
+def test_blocks_found():
+    (b,) = find_blocks(PARENT)
+    assert PARENT[b.start : b.end].startswith("def f(x):")
+    assert "solve" not in block_text(PARENT)
+
+
+def test_apply_diff_inside_block():
+    child, mode = apply_response(PARENT, edit("    a = 1.5", "    a = 2.5"))
+    assert mode == "diff"
+    assert "a = 2.5" in child and "a = 1.5" not in child
+    assert child.split("# EVOLVE-BLOCK-END")[1] == PARENT.split("# EVOLVE-BLOCK-END")[1]
+
+
+def test_several_diffs_applied_in_order():
+    resp = edit("    a = 1.5", "    a = 3.0") + edit("    return a * x + 2", "    return a * x - 2")
+    assert len(parse_diffs(resp)) == 2
+    child, _ = apply_response(PARENT, resp)
+    assert "a = 3.0" in child and "a * x - 2" in child
+
+
+def test_edit_outside_block_rejected():
+    with pytest.raises(EditError) as e:
+        apply_response(PARENT, edit('    return {"y": f(np.arange(3))}', '    return {"y": 0}'))
+    assert e.value.kind == "outside_block"
+
+
+def test_edit_removing_marker_rejected():
+    with pytest.raises(EditError) as e:
+        apply_response(PARENT, edit("# EVOLVE-BLOCK-END\n", ""))
+    assert e.value.kind == "outside_block"
+
+
+def test_search_not_found():
+    with pytest.raises(EditError) as e:
+        apply_response(PARENT, edit("    b = 7", "    b = 8"))
+    assert e.value.kind == "search_not_found"
+
+
+def test_trailing_whitespace_tolerated():
+    child, _ = apply_response(PARENT, edit("    a = 1.5   ", "    a = 0.5"))
+    assert "a = 0.5" in child
+
+
+@pytest.mark.parametrize(
+    "response, kind",
+    [
+        ("I think we should change a.", "no_edit"),
+        ("<<<<<<< SEARCH\n    a = 1.5\n>>>>>>> REPLACE", "malformed"),
+        ("<<<<<<< SEARCH\n    a = 1.5\n=======\n    a = 2", "malformed"),
+        (edit("", "x = 1"), "malformed"),
+        (edit("    a = 1.5", "    a = 1.5"), "no_change"),
+        ("", "no_edit"),
+    ],
+)
+def test_malformed_responses(response, kind):
+    with pytest.raises(EditError) as e:
+        apply_response(PARENT, response)
+    assert e.value.kind == kind
+
+
+def test_rewrite_of_block_body():
+    resp = "Here:\n```python\ndef f(x):\n    return 3 * x\n```\n"
+    child, mode = apply_response(PARENT, resp)
+    assert mode == "rewrite"
+    assert "return 3 * x" in child and "def solve" in child
+    assert "# EVOLVE-BLOCK-START" in child
+
+
+def test_rewrite_of_whole_program_must_keep_frozen_parts():
+    whole = PARENT.replace("a = 1.5", "a = 9.0")
+    child, _ = apply_response(PARENT, f"```python\n{whole}```")
+    assert "a = 9.0" in child
+    tampered = whole.replace("np.arange(3)", "np.arange(30)")
+    with pytest.raises(EditError) as e:
+        apply_response(PARENT, f"```python\n{tampered}```")
+    assert e.value.kind == "outside_block"
+
+
+def test_hash_ignores_comments_and_layout_only():
+    assert code_hash(PARENT) == code_hash(
+        PARENT.replace("    a = 1.5", "    a = 1.5  # tuned") + "\n\n"
+    )
+    assert code_hash(PARENT) != code_hash(PARENT.replace("1.5", "1.6"))
