@@ -1,75 +1,125 @@
-"""The sandbox's child side: runs inside the isolated process, never in a trusted one.
+"""The sandbox's child side: runs the candidate program inside the isolated process.
 
-It loads the candidate program from program.py in its (empty, temporary) working folder,
-calls its entrypoint (or the problem's harness, which calls into the program), and writes the
-returned arrays to outputs.npz with numpy's non-pickle format. The trusted side reads that file
-with allow_pickle=False and re-checks everything; nothing written here is believed.
+It executes the program's source, calls its entrypoint (or the problem's harness, which calls
+into the program) and writes one reply to the result channel: a JSON line with a status,
+then, when the status is ok, the returned arrays in numpy's non-pickle .npz format. The
+candidate runs in this same process and may have replaced anything here (numpy, json, this
+module), so nothing written here is believed: the trusted side re-parses and re-checks it.
 """
 
+from __future__ import annotations
+
+import contextlib
+import io
 import json
+import os
+import signal
 import sys
 import traceback
+from typing import Any, NoReturn
+
+import numpy as np
+
+MAX_ERROR_CHARS = 2000
 
 
-def _fail(kind: str, message: str) -> None:
-    with open("status.json", "w") as f:
-        json.dump({"status": kind, "error": message[:2000]}, f)
-    sys.exit(3)
-
-
-def main() -> None:
-    with open("request.json") as f:
-        req = json.load(f)
-    with open("program.py") as f:
-        source = f.read()
+def _reply(fd: int, header: dict[str, Any], payload: bytes = b"") -> NoReturn:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # the program may have replaced or closed it
+            stream.flush()
+    body = json.dumps(header).encode() + b"\n" + payload
+    # Length-prefixed: processes the program forked may hold this pipe open, so EOF may never come.
+    data = b"%d\n" % len(body) + body
     try:
-        code = compile(source, "program.py", "exec")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.close(fd)  # EOF tells the server the reply is complete
+    except OSError:
+        os._exit(0)
+    # Wait to be killed: the server reads this process's CPU time and peak memory from /proc
+    # first. No atexit handlers run, and threads the program started die with the process.
+    while True:
+        signal.pause()
+
+
+def _fail(fd: int, status: str, message: str) -> NoReturn:
+    _reply(fd, {"status": status, "error": message[:MAX_ERROR_CHARS]})
+
+
+def _describe(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = next((f"line {fr.lineno}" for fr in reversed(tb) if fr.filename == "program.py"), "")
+    text = f"{type(exc).__name__}: {exc}"
+    return f"{text} ({where})" if where else text
+
+
+def run(req: dict[str, Any], code: str, fd: int) -> NoReturn:
+    """Run one request and reply on `fd`; never returns."""
+    with open("program.py", "w") as f:  # so tracebacks can quote the program's lines
+        f.write(code)
+    try:
+        compiled = compile(code, "program.py", "exec")
     except SyntaxError as exc:
-        _fail("syntax_error", f"line {exc.lineno}: {exc.msg}")
-    namespace = {"__name__": "candidate", "__file__": "program.py"}
+        _fail(fd, "syntax_error", f"line {exc.lineno}: {exc.msg}")
+    except Exception as exc:  # noqa: BLE001 - e.g. null bytes in the source
+        _fail(fd, "syntax_error", _describe(exc))
+    namespace: dict[str, Any] = {"__name__": "candidate", "__file__": "program.py"}
+    entrypoint = str(req.get("entrypoint") or "solve")
     try:
-        exec(code, namespace)
+        exec(compiled, namespace)
         if req.get("harness"):
-            harness_ns = {"__name__": "harness"}
+            harness_ns: dict[str, Any] = {"__name__": "harness"}
             exec(compile(req["harness"], "harness.py", "exec"), harness_ns)
             result = harness_ns["run"](namespace, req.get("inputs") or {})
         else:
-            fn = namespace.get(req["entrypoint"])
+            fn = namespace.get(entrypoint)
             if not callable(fn):
-                _fail("bad_output", f"the program defines no function {req['entrypoint']}()")
+                _fail(fd, "bad_output", f"the program defines no function {entrypoint}()")
             result = fn()
     except MemoryError:
-        _fail("memory", "MemoryError")
+        _fail(fd, "memory", "MemoryError: the program exceeded its memory limit")
     except RecursionError:
-        _fail("crash", "RecursionError: maximum recursion depth exceeded")
+        _fail(fd, "crash", "RecursionError: maximum recursion depth exceeded")
+    except SystemExit as exc:
+        _fail(fd, "crash", f"the program called sys.exit({exc.code!r})")
     except BaseException as exc:  # noqa: BLE001 - the child's failure is data for the parent
-        if isinstance(exc, SystemExit):
-            _fail("crash", f"the program called sys.exit({exc.code})")
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = next((f"line {fr.lineno}" for fr in reversed(tb) if fr.filename == "program.py"), "")
-        _fail("crash", f"{type(exc).__name__}: {exc} {('(' + where + ')') if where else ''}".strip())
+        _fail(fd, "crash", _describe(exc))
+    _write_outputs(fd, result, entrypoint, int(req["max_output_bytes"]))
 
-    import numpy as np
 
+def _write_outputs(fd: int, result: Any, entrypoint: str, max_bytes: int) -> NoReturn:
     if not isinstance(result, dict):
-        _fail("bad_output", f"{req['entrypoint']}() returned {type(result).__name__}, not a dict of arrays")
+        _fail(
+            fd,
+            "bad_output",
+            f"{entrypoint}() returned {type(result).__name__}, not a dict of arrays",
+        )
     arrays = {}
-    for key, value in result.items():
-        if not isinstance(key, str) or not key.isidentifier():
-            _fail("bad_output", f"output name {key!r} is not a plain identifier")
-        try:
+    total = 0
+    try:
+        for key, value in result.items():
+            if not isinstance(key, str) or not key.isidentifier():
+                _fail(fd, "bad_output", f"output name {key!r} is not a plain identifier")
             arr = np.asarray(value)
-        except Exception as exc:  # noqa: BLE001
-            _fail("bad_output", f"output {key!r} is not an array: {exc}")
-        if arr.dtype == object or arr.dtype.kind not in "biuf":
-            _fail("bad_output", f"output {key!r} has dtype {arr.dtype}, not numbers")
-        if arr.nbytes > req["max_output_bytes"]:
-            _fail("bad_output", f"output {key!r} is {arr.nbytes} bytes; the limit is {req['max_output_bytes']}")
-        arrays[key] = arr
-    np.savez("outputs.npz", **arrays)
-    with open("status.json", "w") as f:
-        json.dump({"status": "ok"}, f)
+            if arr.dtype == object or arr.dtype.kind not in "biuf":
+                _fail(fd, "bad_output", f"output {key!r} has dtype {arr.dtype}, not numbers")
+            total += arr.nbytes
+            if total > max_bytes:
+                _fail(fd, "bad_output", f"outputs are over {max_bytes} bytes (at {key!r})")
+            arrays[key] = arr
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+    except MemoryError:
+        _fail(fd, "memory", "MemoryError while converting the outputs")
+    except Exception as exc:  # noqa: BLE001 - ragged lists, hostile __array__, ...
+        _fail(fd, "bad_output", f"outputs could not be converted to arrays: {_describe(exc)}")
+    _reply(fd, {"status": "ok"}, buf.getvalue())
 
 
-if __name__ == "__main__":
-    main()
+def warm_up() -> None:
+    """Touch what every run touches, so a spare child pays its copy-on-write faults early."""
+    compile("def solve():\n    return {}", "program.py", "exec")
+    np.savez(io.BytesIO(), h=np.zeros(4))
+    json.dumps({"status": "ok"})
+    json.loads('{"status": "ok", "time_s": 1.0}')

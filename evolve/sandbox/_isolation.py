@@ -1,0 +1,275 @@
+"""Kernel isolation for one sandbox child: namespaces, Landlock, a private uid, rlimits.
+
+Runs inside the fork server (stdlib and ctypes only, no evolve imports). Python 3.11 has no
+os.unshare, so namespaces come from a raw clone(2) through libc, which also puts the child
+into a fresh PID namespace without a second fork. Every step reports whether it worked, so
+the server can say once which layers are unavailable on this kernel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import sys
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+# x86_64 / aarch64 syscall numbers (Landlock numbers are the same on every architecture).
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
+_SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 1, 2, 4, 0x4000, 0x40000
+_PR_SET_PDEATHSIG, _PR_SET_KEEPCAPS, _PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE = 1, 8, 38, 4
+
+# Landlock access rights (see linux/landlock.h); which of them exist depends on the ABI version.
+_FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1, 2, 4, 8
+_FS_ALL_V1 = (1 << 13) - 1
+_FS_REFER, _FS_TRUNCATE, _FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
+_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1, 2
+_FILE_RIGHTS = _FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | _FS_TRUNCATE | _FS_IOCTL_DEV
+
+
+class IsolationError(OSError):
+    """A layer that should work failed; the message names the step."""
+
+
+def _check(ret: int, what: str) -> int:
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise IsolationError(err, f"{what}: {os.strerror(err)}")
+    return ret
+
+
+# --- processes and namespaces ---------------------------------------------------------------
+def clone(flags: int) -> int:
+    """fork(2) with namespace flags: returns 0 in the child, the child's pid in the parent.
+
+    With flags == 0 this is os.fork(). The raw syscall skips CPython's at-fork hooks, so the
+    child calls PyOS_AfterFork_Child itself; the fork server is single-threaded, which is
+    what makes that safe.
+    """
+    if not flags:
+        return os.fork()
+    if _SYS_CLONE is None:
+        raise IsolationError(0, f"clone: unsupported architecture {os.uname().machine}")
+    pid = _check(
+        _libc.syscall(_SYS_CLONE, ctypes.c_ulong(flags | signal.SIGCHLD), None, None, None, None),
+        "clone",
+    )
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+    return pid
+
+
+def namespace_flags(root: bool) -> int:
+    """Namespaces a child gets: its own PID, network, mount, IPC and hostname namespaces."""
+    flags = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
+    return flags if root else flags | CLONE_NEWUSER
+
+
+def map_user_namespace(outer_uid: int, outer_gid: int) -> None:
+    """In a fresh user namespace (non-root runs), map the one outer uid to itself."""
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"{outer_uid} {outer_uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"{outer_gid} {outer_gid} 1")
+
+
+def die_with_parent() -> None:
+    """SIGKILL this process (and so its whole PID namespace) if the fork server dies."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def mount_private_tmp(paths: list[str], size_mb: int, uid: int, gid: int) -> None:
+    """Hide each path behind a fresh, size-capped tmpfs in this (new) mount namespace.
+
+    The first path becomes the child's working folder; the others (/run, /dev/shm, ...) are
+    covered so that the child cannot reach the unix sockets and files that live there.
+    """
+    _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate /")
+    for i, path in enumerate(paths):
+        size = size_mb if i == 0 else 1
+        opts = f"size={size}m,mode=0700,uid={uid},gid={gid}".encode()
+        flags = _MS_NOSUID | _MS_NODEV | (0 if i == 0 else _MS_RDONLY)
+        _check(
+            _libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, opts), f"mount tmpfs on {path}"
+        )
+
+
+# --- Landlock --------------------------------------------------------------------------------
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, or 0 where Landlock is missing or disabled."""
+    ret = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(0, int(ret))
+
+
+def landlock_restrict(read_paths: list[str], write_paths: list[str], abi: int) -> None:
+    """Confine this process: read (and execute) only `read_paths`, write only `write_paths`.
+
+    From ABI 4 on, TCP bind/connect are denied too; from ABI 6 on, signals and abstract unix
+    sockets cannot reach any process outside the sandbox.
+    """
+    fs = _FS_ALL_V1
+    if abi >= 2:
+        fs |= _FS_REFER
+    if abi >= 3:
+        fs |= _FS_TRUNCATE
+    if abi >= 5:
+        fs |= _FS_IOCTL_DEV
+    attr = _RulesetAttr(fs, 0, 0)
+    size = 8
+    if abi >= 4:
+        attr.handled_access_net = _NET_BIND_TCP | _NET_CONNECT_TCP
+        size = 16
+    if abi >= 6:
+        attr.scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL
+        size = 24
+    ruleset = _check(
+        _libc.syscall(
+            _SYS_LANDLOCK_CREATE_RULESET,
+            ctypes.byref(attr),
+            ctypes.c_size_t(size),
+            ctypes.c_uint32(0),
+        ),
+        "landlock_create_ruleset",
+    )
+    try:
+        read = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
+        for paths, access in ((read_paths, read), (write_paths, fs)):
+            for path in paths:
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except OSError:
+                    continue  # a path that does not exist needs no rule
+                try:
+                    allowed = access
+                    if not os.path.isdir(path):
+                        allowed &= _FILE_RIGHTS
+                    rule = _PathBeneathAttr(allowed, fd)
+                    _check(
+                        _libc.syscall(
+                            _SYS_LANDLOCK_ADD_RULE,
+                            ruleset,
+                            1,
+                            ctypes.byref(rule),
+                            ctypes.c_uint32(0),
+                        ),
+                        f"landlock_add_rule {path}",
+                    )
+                finally:
+                    os.close(fd)
+        _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+        _check(
+            _libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)),
+            "landlock_restrict_self",
+        )
+    finally:
+        os.close(ruleset)
+
+
+# --- privileges and limits -------------------------------------------------------------------
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _capset(bits: int) -> None:
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)(_CapData(bits, bits, 0), _CapData(0, 0, 0))
+    _check(_libc.syscall(_SYS_CAPSET, ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
+def drop_privileges(uid: int, gid: int, root_file_owner: bool) -> None:
+    """Become `uid` with no capabilities: it owns no other process and counts its own forks.
+
+    With `root_file_owner` (only ever together with Landlock, which decides what may be read
+    and written) file access still checks as the file owner root, so an interpreter installed
+    under a private home (/root/.pyenv) stays importable. Signals, RLIMIT_NPROC and ptrace all
+    see the unprivileged uid.
+    """
+    os.setgroups([])
+    if root_file_owner:
+        _libc.prctl(_PR_SET_KEEPCAPS, 1, 0, 0, 0)
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if root_file_owner:
+        _capset(1 << 7)  # CAP_SETUID, just long enough to set the filesystem uid
+        _libc.setfsuid(0)
+        _capset(0)
+        _libc.prctl(_PR_SET_KEEPCAPS, 0, 0, 0, 0)
+    _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def set_limits(
+    *,
+    cpu_s: float | None = None,
+    address_space: int | None = None,
+    file_bytes: int | None = None,
+    open_files: int | None = None,
+    processes: int | None = None,
+) -> None:
+    """Lower this process's rlimits (soft = hard, so the child cannot raise them again)."""
+    if cpu_s is not None:
+        cpu = max(1, int(cpu_s + 1))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    for which, value in (
+        (resource.RLIMIT_AS, address_space),
+        (resource.RLIMIT_FSIZE, file_bytes),
+        (resource.RLIMIT_NOFILE, open_files),
+        (resource.RLIMIT_NPROC, processes),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        if value is not None:
+            resource.setrlimit(which, (int(value), int(value)))
+
+
+def read_paths_for_interpreter() -> list[str]:
+    """What a child must read to import modules the server did not preload."""
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    paths = set(prefixes) | {os.path.dirname(sys.executable)}
+    # Only sys.path entries inside the installation: an editable install may put the project
+    # folder (with the run database and the evaluators) on sys.path, and that stays hidden.
+    roots = [p.rstrip("/") + "/" for p in prefixes | {"/usr"}]
+    paths.update(
+        p
+        for p in sys.path
+        if p and os.path.isdir(p) and any((p + "/").startswith(r) for r in roots)
+    )
+    paths.update(("/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache", "/etc/localtime"))
+    paths.update(("/dev/zero", "/dev/urandom", "/dev/random"))
+    return sorted(paths)
