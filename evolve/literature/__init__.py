@@ -22,7 +22,7 @@ from evolve.literature.catalogue import (
     merge_catalogue,
     update_catalogue,
 )
-from evolve.literature.check import check
+from evolve.literature.check import check, check_program
 from evolve.literature.cli import literature_main
 from evolve.literature.known import KnownError, KnownResult, KnownTable, known_table
 from evolve.literature.verdict import STATUSES, Verdict
@@ -40,6 +40,7 @@ __all__ = [
     "Verdict",
     "catalogue_entry",
     "check",
+    "check_program",
     "erdos_status",
     "known_results",
     "known_table",

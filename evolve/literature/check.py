@@ -159,12 +159,13 @@ def check(
 
 def _verdict(
     problem: Problem,
-    outputs: dict[str, np.ndarray],
+    outputs: dict[str, np.ndarray] | None,
     score: float,
     table: KnownTable,
     *,
     code: str | None,
     rerun: bool,
+    no_outputs: str = "",
 ) -> Verdict:
     direction = table.direction or problem.direction
     v = Verdict(
@@ -203,7 +204,7 @@ def _verdict(
             v.compared_against.append(comp)
 
     # 1. Rediscovery: equal to a published construction under the problem's symmetries.
-    if table.constructions:
+    if table.constructions and outputs is not None:
         mine = canonical_form(problem, outputs)
         for c in table.constructions:
             if canonical_form(problem, c.outputs) == mine:
@@ -243,6 +244,14 @@ def _verdict(
         return v
 
     # 3. It beats the best known: every gate must pass before it is called an improvement.
+    if outputs is None:
+        v.status, v.matched, v.unconfirmed_improvement, v.reason = (
+            "matches_known",
+            matched_value,
+            True,
+            no_outputs,
+        )
+        return v
     ver, why = _verify(problem, outputs)
     v.verification = ver
     if ver is not None and not why:
@@ -276,3 +285,66 @@ def _verdict(
     v.status, v.reverified = "improves_known", True
     v.reason = f"re-run identical, exact verifier: {ver.get('method') or 'no method given'}"
     return v
+
+
+def check_program(
+    problem: Problem,
+    db_path: str | Path,
+    run_id: str,
+    program_id: int,
+    *,
+    llm: str | None = None,
+    llm_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The check for a program recorded in a run database (the engine calls it on each new best).
+
+    The database keeps code and scores, not outputs, so the program is run again in a fresh
+    sandbox to get them; an apparent improvement is then re-run once more (`rerun=True`), so
+    two fresh runs must agree. Returns `Verdict.to_dict()` with `program_id` and, if the fresh
+    score differs from the recorded one, a note in `reason`.
+    """
+    import sqlite3
+
+    from evolve.evaluators.harness import sandbox_request
+    from evolve.sandbox import run
+
+    conn = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True, timeout=30)
+    try:
+        row = conn.execute(
+            "SELECT code, score, valid FROM programs WHERE id = ? AND run_id = ?",
+            (program_id, run_id),
+        ).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise ValueError(f"no program {program_id} in run {run_id!r} of {db_path}")
+    code, recorded, valid = row
+    if not valid or recorded is None:
+        raise ValueError(f"program {program_id} has no valid score to check")
+    table = known_table(problem)
+    res = run(sandbox_request(problem, code))
+    ev = problem.score(res.outputs) if res.status == "ok" else None
+    if ev is None or not ev.valid or ev.score is None:
+        why = res.error if res.status != "ok" else (ev.error if ev else "")
+        v = _verdict(
+            problem,
+            None,
+            float(recorded),
+            table,
+            code=code,
+            rerun=True,
+            no_outputs=f"running the program again gave no valid outputs ({res.status}: {why})",
+        )
+        if not v.reason:
+            v.reason = f"running the program again gave no valid outputs ({res.status}: {why})"
+    else:
+        v = check(problem, res.outputs, ev, code=code, rerun=True, llm=llm, llm_options=llm_options)
+        if ev.score != float(recorded):
+            note = f"the fresh run scores {ev.score!r}, the run recorded {float(recorded)!r}"
+            v.reason = f"{v.reason}; {note}" if v.reason else note
+            if v.status == "improves_known":  # the recorded result is not the one re-verified
+                v.status, v.reverified, v.unconfirmed_improvement = "matches_known", False, True
+                v.matched = {"kind": "value", "value": v.reference_value, "citation": v.citation}
+    d = v.to_dict()
+    d["program_id"] = program_id
+    return d

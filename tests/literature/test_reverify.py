@@ -133,3 +133,37 @@ def test_problem_without_verify_cannot_improve_and_says_why(tmp_path):
     assert v.status == "matches_known" and v.unconfirmed_improvement
     assert "has no exact verifier" in v.reason
     assert v.verification is None
+
+
+def _run_db(tmp_path, code, score):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    import sqlite3
+
+    path = tmp_path / "run.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE programs (id INTEGER PRIMARY KEY, run_id TEXT, code TEXT, score REAL, valid INTEGER)"
+    )
+    conn.execute("INSERT INTO programs VALUES (1, 'r1', ?, ?, 1)", (code, score))
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_check_program_from_a_run_database(tmp_path, tiny):
+    from evolve.literature import check_program
+
+    d = check_program(tiny, _run_db(tmp_path, DETERMINISTIC, 6.0), "r1", 1)
+    assert d["status"] == "improves_known" and d["reverified"] and d["program_id"] == 1
+    assert d["message"].startswith("candidate improvement on the best known value as of 2026-08")
+
+
+def test_check_program_nondeterministic_or_broken_is_never_an_improvement(tmp_path, tiny):
+    from evolve.literature import check_program
+
+    d = check_program(tiny, _run_db(tmp_path, UNSEEDED, 6.0), "r1", 1)
+    assert d["status"] == "matches_known" and d["unconfirmed_improvement"]
+    d = check_program(tiny, _run_db(tmp_path / "b", CRASHES, 6.0), "r1", 1)
+    assert d["status"] == "matches_known" and "gave no valid outputs (crash" in d["reason"]
+    with pytest.raises(ValueError, match="no program 2"):
+        check_program(tiny, _run_db(tmp_path / "c", DETERMINISTIC, 6.0), "r1", 2)
