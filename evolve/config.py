@@ -33,13 +33,23 @@ class ModelConfig:
 @dataclass
 class LLMConfig:
     name: str = "local"  # the preset's name, for the record
-    models: list[ModelConfig] = field(
-        default_factory=lambda: [ModelConfig(model="evolve-local/mutator")]
+    # The model (any litellm model string) when no ensemble is given.
+    model: str = "evolve-local/mutator"
+    api_base: str | None = None  # OpenAI-compatible server URL (vLLM, Ollama, LM Studio)
+    api_key_env: str | None = None  # NAME of the environment variable holding the key
+    input_cost_per_mtok: float | None = None  # $ per million prompt tokens (overrides litellm)
+    output_cost_per_mtok: float | None = None  # $ per million completion tokens
+    # An ensemble: if non-empty, these models are used instead of `model`.
+    ensemble: list[ModelConfig] = field(default_factory=list)
+    selection: str = (
+        "weighted"  # weighted | ucb | thompson (bandits reward improvement over the parent)
     )
+    replay_file: str | None = None  # for llm=replay: a JSONL file of recorded prompts and responses
     temperature: float = 0.8
     max_tokens: int = 4096
     timeout_s: float = 120.0  # per request
     max_retries: int = 3  # the only retry layer (litellm's own retries are off)
+    backoff_s: float = 1.0  # first retry delay; doubles per attempt (Retry-After wins when given)
     diff_probability: float = 0.8  # share of prompts asking for SEARCH/REPLACE edits vs a rewrite
 
 
@@ -136,7 +146,7 @@ def validate(cfg: dict[str, Any]) -> None:
         raise ValueError("budget.evaluations must be at least 1")
     if cfg["sandbox"]["workers"] < 1:
         raise ValueError("sandbox.workers must be at least 1")
-    if not cfg["llm"]["models"]:
-        raise ValueError("llm.models is empty; give at least one model")
+    if not cfg["llm"]["model"] and not cfg["llm"]["ensemble"]:
+        raise ValueError("llm.model is empty; give a litellm model string or an llm.ensemble")
     if not 0.0 <= cfg["llm"]["diff_probability"] <= 1.0:
         raise ValueError("llm.diff_probability must be between 0 and 1")

@@ -148,7 +148,7 @@ class IslandActor:
         self, island_id: int, problem_ref: dict[str, Any], cfg: dict[str, Any], pool, archive
     ) -> None:
         # litellm takes seconds to import: only island processes, which call it, pay for it.
-        from evolve.mutation.client import LLMClient, ModelSpec
+        from evolve.mutation.client import LLMClient
 
         self.id = island_id
         self.problem = _load(problem_ref)
@@ -164,15 +164,7 @@ class IslandActor:
             temperature=s["temperature"],
             power_law_alpha=s["power_law_alpha"],
         )
-        llm = cfg["llm"]
-        models = [ModelSpec(**m) for m in llm["models"]]
-        self.client = LLMClient(
-            models,
-            temperature=llm["temperature"],
-            max_tokens=llm["max_tokens"],
-            timeout_s=llm["timeout_s"],
-            max_retries=llm["max_retries"],
-        )
+        self.client = LLMClient.from_config(cfg["llm"])
         self.pool = pool
         self.archive = archive
         self.seed = int(cfg["seed"])
@@ -217,7 +209,12 @@ class IslandActor:
             "model": spec.model,
             "llm_call_id": call_id,
         }
-        summary = {"island": self.id, "cost_usd": call.cost_usd, "llm_error": bool(call.error)}
+        summary = {
+            "island": self.id,
+            "model": spec.model,
+            "cost_usd": call.cost_usd,
+            "llm_error": bool(call.error),
+        }
         if call.text is None:
             return {**summary, "status": "llm_error", "counted": False, "reason": call.error}
         try:
@@ -265,6 +262,7 @@ class IslandActor:
         )
         self.island.evaluations += 1
         improved = False
+        self.client.feedback(spec, 1.0 if ev["valid"] and ev["fitness"] > parent.fitness else 0.0)
         if ev["valid"]:
             improved = self.island.add(
                 Member(

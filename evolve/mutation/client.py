@@ -116,6 +116,30 @@ class LLMClient:
         self.backoff_s = backoff_s
         local.register()
 
+    @classmethod
+    def from_config(cls, llm: dict[str, Any]) -> LLMClient:
+        """Build the client from the `llm` config group (see evolve/config.py)."""
+        keys = ("model", "api_base", "api_key_env", "input_cost_per_mtok", "output_cost_per_mtok")
+        if llm.get("ensemble"):
+            models = [
+                ModelSpec(**{k: m.get(k) for k in (*keys, "weight") if k in m})
+                for m in llm["ensemble"]
+            ]
+        else:
+            models = [ModelSpec(**{k: llm.get(k) for k in keys})]
+        return cls(
+            models,
+            temperature=llm["temperature"],
+            max_tokens=llm["max_tokens"],
+            timeout_s=llm["timeout_s"],
+            max_retries=llm["max_retries"],
+            backoff_s=llm.get("backoff_s", 1.0),
+        )
+
+    def feedback(self, spec: ModelSpec, reward: float) -> None:
+        """Reward for the model that made a child (1.0: improved on its parent). Weighted
+        selection ignores it; bandit selection learns from it."""
+
     def choose(self, rng: random.Random) -> ModelSpec:
         return rng.choices(self.models, weights=[m.weight for m in self.models])[0]
 

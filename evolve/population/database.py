@@ -185,6 +185,7 @@ class Database:
             if_not_exists=True,
         )
         for table, cols in (
+            ("programs", ["run_id", "seq"]),
             ("programs", ["run_id", "status"]),
             ("programs", ["code_hash"]),
             ("programs", ["run_id", "fitness"]),

@@ -1,0 +1,58 @@
+"""End-to-end runs of the island model on real Ray, real sandbox, real SQLite (in-process CLI)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evolve.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def _run(tmp_path: Path, *overrides: str) -> Path:
+    runs = tmp_path / "runs"
+    rc = main(["run", f"runs_dir={runs}", "report.live=false", *overrides])
+    assert rc == 0
+    (run_dir,) = [p for p in (runs / "erdos-min_overlap").iterdir() if p.is_dir()]
+    return run_dir
+
+
+def test_run_improves_on_the_seed_and_records_everything(ray_session, tmp_path):
+    run_dir = _run(tmp_path, "budget.evaluations=150", "search.islands=2", "seed=3")
+    assert (run_dir / "config.yaml").exists() and (run_dir / "run.log").exists()
+    db = sqlite3.connect(run_dir / "evolve.db")
+    seed_score = db.execute("SELECT score FROM programs WHERE mode = 'seed'").fetchone()[0]
+    best = db.execute("SELECT MIN(score) FROM programs WHERE valid = 1").fetchone()[0]
+    assert seed_score == pytest.approx(0.5)
+    assert best < seed_score - 1e-3  # a real improvement, not rounding
+    counted = db.execute("SELECT COUNT(*) FROM programs WHERE status != 'rejected'").fetchone()[0]
+    assert counted == 150 == db.execute("SELECT evaluations FROM runs").fetchone()[0]
+    # Every child names the LLM call that made it, and every call is recorded.
+    orphans = db.execute(
+        "SELECT COUNT(*) FROM programs p LEFT JOIN llm_calls c ON p.llm_call_id = c.id "
+        "WHERE p.mode != 'seed' AND c.id IS NULL"
+    ).fetchone()[0]
+    assert orphans == 0
+    islands = {
+        r[0] for r in db.execute("SELECT DISTINCT island FROM programs WHERE island IS NOT NULL")
+    }
+    assert islands == {0, 1}
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] >= 1
+    assert (run_dir / "best_program.py").read_text().count("EVOLVE-BLOCK-START") == 1
+
+
+def test_misspelt_override_is_one_line_error(capsys, tmp_path):
+    rc = main(["run", "budget.evalutions=3", f"runs_dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "evalutions" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # nothing started
+
+
+def test_unknown_problem_is_one_line_error(capsys, tmp_path):
+    rc = main(["run", "problem=erdos/nope", f"runs_dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "erdos/nope" in err and "Traceback" not in err
