@@ -1,7 +1,7 @@
 """The fork server: a single-threaded process that forks one isolated child per request.
 
 Started by evolve.sandbox.runner as `python -I -B _server.py CONFIG_JSON` with a scrubbed
-environment. It imports numpy and numba once, then keeps one child forked ahead of time,
+environment. It imports numpy and numba once, then keeps two children forked ahead of time,
 already inside its namespaces, Landlock domain and private uid, waiting for its request; so a
 request pays for a pipe write, not for a fork. It never runs candidate code itself.
 
@@ -32,6 +32,7 @@ import _isolation as iso  # noqa: E402
 sys.path.remove(_HERE)
 
 TAIL_BYTES = 4000
+SPARES = 2
 _MASKED_DIRS = ("/run", "/var/run", "/dev/shm", "/var/tmp")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -61,13 +62,15 @@ class Config:
 
 
 class Server:
-    """Owns the spare child and answers requests one at a time."""
+    """Owns the spare children and answers requests one at a time."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.root = os.geteuid() == 0
         self.seq = 0
-        self.spare: Child | None = None
+        # Children forked ahead, oldest first. Two, so that back-to-back requests find one
+        # already isolated while the server forks the replacement of the one just used.
+        self.spares: list[Child] = []
         self.dying: list[tuple[int, int]] = []  # (pid, pidfd) killed and not yet reaped
         self.features: dict[str, object] = {}
         self.flags = 0
@@ -214,6 +217,10 @@ class Server:
         )
         return Child(pid, req_w, res_r, out_r, err_r, os.pidfd_open(pid), workdir)
 
+    def refill(self) -> None:
+        while len(self.spares) < SPARES:
+            self.spares.append(self.spawn())
+
     def _become_child(self, seq: int, req_r: int, res_w: int, out_w: int, err_w: int) -> None:
         report: dict = {"problems": []}
         try:
@@ -257,8 +264,7 @@ class Server:
         self.dying = still
 
     def handle(self, request: dict) -> tuple[dict, bytes, bytes, bytes]:
-        child = self.spare or self.spawn()
-        self.spare = None
+        child = self.spares.pop(0) if self.spares else self.spawn()
         payload = json.dumps(request).encode()
         with contextlib.suppress(OSError):  # if the child died waiting, its exit says why
             _write_all(child.req_w, payload)
@@ -443,20 +449,20 @@ def main() -> None:
     proto_out.flush()
     if not ok:
         return
-    server.spare = server.spawn()
+    server.refill()
     while line := proto_in.readline():
         request = json.loads(line)
         header, out, err, res = server.handle(request)
         header.update(stdout_len=len(out), stderr_len=len(err), result_len=len(res))
         proto_out.write(json.dumps(header).encode() + b"\n" + out + err + res)
         proto_out.flush()
-        # After replying, so the fork overlaps the client's own work on the result.
         server.reap()
-        server.spare = server.spawn()
+        server.refill()
         if server.dying_dirs:
             server.cleanup_dirs()
-    if server.spare:
-        _kill(server.spare.pid)
+    for spare in server.spares:
+        _kill(spare.pid)
+        server.dying.append((spare.pid, spare.pidfd))
     server.reap(block=True)
     server.cleanup_dirs()
     shutil.rmtree(server.base, ignore_errors=True)
