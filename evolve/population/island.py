@@ -2,14 +2,18 @@
 
 Islands evolve independently and exchange their best programs now and then (migration). The
 grid keeps the best program per cell of the feature space, so diversity survives selection
-pressure. Every operation here costs O(grid size), never O(programs ever seen).
+pressure. Every per-iteration operation (add, has, sample_parent, sample_inspirations) costs
+O(capacity + grid cells) at most, never O(programs ever seen): an island holds at most
+`capacity` members plus its grid elites, whatever the size of the run's database.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -32,28 +36,49 @@ class Member:
         return dict(self.__dict__)
 
 
+Cell = tuple[int, ...]
+
+
+def _rank_key(m: Member) -> tuple[float, int]:
+    """Sort key: fittest first, ties broken by id so the order is deterministic."""
+    return (-m.fitness, m.id)
+
+
 class Grid:
     """MAP-Elites grid over named feature dimensions with `bins` bins each.
 
-    Each dimension's range grows to cover every value observed; elites are re-binned when it
-    does, and when two share a cell after re-binning the fitter one stays elite (the other is
-    kept as a plain population member by the island, so nothing good is lost).
+    Each dimension's range grows to cover every finite value observed (with a margin, so growth
+    is rare: O(log range) times per dimension); the grid is then rebuilt from its elites and
+    the island's members. When two elites fall into one cell after re-binning the fitter one
+    stays elite and the other is returned as displaced: the island keeps it as a plain member,
+    so it survives as long as it beats the island's other non-elite members. A missing feature counts as 0; a NaN or -inf
+    goes to the first bin and +inf to the last, so a bad feature value never breaks the grid.
     """
 
     def __init__(self, dims: list[str], bins: int = 8) -> None:
+        if bins < 1:
+            raise ValueError(f"grid bins must be at least 1, got {bins}")
         self.dims = list(dims)
         self.bins = bins
         self.lo: dict[str, float] = {}
         self.hi: dict[str, float] = {}
-        self.cells: dict[tuple[int, ...], Member] = {}
+        self.cells: dict[Cell, Member] = {}
+        self._cell_by_id: dict[int, Cell] = {}
+
+    def __len__(self) -> int:
+        return len(self.cells)
 
     def _bin(self, dim: str, value: float) -> int:
+        if math.isnan(value) or dim not in self.lo:
+            return 0
         lo, hi = self.lo[dim], self.hi[dim]
-        if hi <= lo:
+        if value >= hi:
+            return self.bins - 1 if hi > lo else 0
+        if value <= lo:
             return 0
         return min(self.bins - 1, int((value - lo) / (hi - lo) * self.bins))
 
-    def cell_of(self, m: Member) -> tuple[int, ...]:
+    def cell_of(self, m: Member) -> Cell:
         return tuple(self._bin(d, float(m.features.get(d, 0.0))) for d in self.dims)
 
     def _grow(self, m: Member) -> bool:
@@ -68,34 +93,53 @@ class Grid:
             elif v < self.lo[d] or v > self.hi[d]:
                 # Grow with a margin so the grid is not re-binned on every new extreme.
                 span = max(self.hi[d] - self.lo[d], abs(v) * 0.1, 1e-9)
-                self.lo[d] = min(self.lo[d], v - 0.25 * span) if v < self.lo[d] else self.lo[d]
-                self.hi[d] = max(self.hi[d], v + 0.25 * span) if v > self.hi[d] else self.hi[d]
+                if v < self.lo[d]:
+                    self.lo[d] = v - 0.25 * span
+                else:
+                    self.hi[d] = v + 0.25 * span
                 grown = True
         return grown
 
-    def add(self, m: Member) -> tuple[bool, list[Member]]:
-        """Offer a member; returns (became elite, members displaced from the grid)."""
+    def _place(self, m: Member) -> tuple[bool, Member | None]:
+        """Put `m` in its cell if it beats the cell's elite; returns (placed, displaced)."""
+        c = self.cell_of(m)
+        cur = self.cells.get(c)
+        if cur is not None and m.fitness <= cur.fitness:
+            return False, None
+        if cur is not None:
+            del self._cell_by_id[cur.id]
+        self.cells[c] = m
+        self._cell_by_id[m.id] = c
+        return True, cur
+
+    def add(
+        self, m: Member, population: Iterable[Member] | None = None
+    ) -> tuple[bool, list[Member]]:
+        """Offer a member; returns (became elite, former elites displaced from the grid).
+
+        When `m` widens the range, the grid is rebuilt from its elites plus `population` (the
+        island's members), fittest first, so every cell again holds the fittest member that
+        falls in it; a member that was dominated in its old cell may become an elite.
+        """
         displaced: list[Member] = []
         if self._grow(m):
             old = list(self.cells.values())
-            self.cells = {}
-            for e in old:
-                c = self.cell_of(e)
-                cur = self.cells.get(c)
-                if cur is None or e.fitness > cur.fitness:
-                    if cur is not None:
-                        displaced.append(cur)
-                    self.cells[c] = e
-                else:
-                    displaced.append(e)
-        c = self.cell_of(m)
-        cur = self.cells.get(c)
-        if cur is None or m.fitness > cur.fitness:
-            if cur is not None:
-                displaced.append(cur)
-            self.cells[c] = m
-            return True, displaced
-        return False, displaced
+            pool = {e.id: e for e in old}
+            for p in population or ():
+                pool.setdefault(p.id, p)
+            pool.pop(m.id, None)
+            self.cells, self._cell_by_id = {}, {}
+            for e in sorted(pool.values(), key=_rank_key):
+                self._place(e)
+            displaced = [e for e in old if not self.is_elite(e)]
+        placed, out = self._place(m)
+        if out is not None:
+            displaced.append(out)
+        return placed, displaced
+
+    def is_elite(self, m: Member) -> bool:
+        c = self._cell_by_id.get(m.id)
+        return c is not None and self.cells[c] is m
 
     def elites(self) -> list[Member]:
         return list(self.cells.values())
@@ -105,7 +149,13 @@ SELECTIONS = ("tournament", "proportional", "power_law", "hill_climb")
 
 
 class Island:
-    """A sub-population of the programs database."""
+    """A sub-population of the programs database.
+
+    Members are kept sorted by fitness (best first) as they arrive, so sampling never sorts.
+    `capacity` bounds the non-elite members: trimming removes the least fit member that is
+    neither a grid elite nor the island's best, so the best and every elite always stay (an
+    island can hold more than `capacity` members only when it has that many elites).
+    """
 
     def __init__(
         self,
@@ -121,99 +171,199 @@ class Island:
     ) -> None:
         if selection not in SELECTIONS:
             raise ValueError(f"unknown selection {selection!r}; choose one of {SELECTIONS}")
+        if capacity < 1:
+            raise ValueError(f"island capacity must be at least 1, got {capacity}")
         self.id = island_id
-        self.grid = Grid(feature_dims, bins)
+        self.feature_dims = list(feature_dims)
+        self.bins = bins
         self.capacity = capacity
         self.selection = selection
         self.tournament_size = tournament_size
         self.temperature = temperature
         self.power_law_alpha = power_law_alpha
         self.exploit_ratio = exploit_ratio
+        self.evaluations = 0  # counted by the engine: evaluations of children bred here
+        self.last_improvement = 0  # value of `evaluations` when the best last improved here
+        self.resets = 0
+        self._clear()
+
+    def _clear(self) -> None:
+        self.grid = Grid(self.feature_dims, self.bins)
         self.members: dict[int, Member] = {}
-        self.hashes: set[str] = set()
+        self._by_hash: dict[str, int] = {}
+        self._ranked: list[Member] = []  # best first; ties broken by id, for determinism
+        self._keys: list[tuple[float, int]] = []  # _rank_key of each entry of _ranked
         self.best: Member | None = None
-        self.evaluations = 0
-        self.last_improvement = 0
+        self._version = 0  # bumped on every membership change; keys the weights cache
+        self._weights: tuple[int, list[float]] | None = None
 
     # --- membership ------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.members)
 
+    def __contains__(self, m: Member) -> bool:
+        return m.id in self.members
+
     def has(self, code_hash: str) -> bool:
-        return code_hash in self.hashes
+        """True if a member of this island has this code hash (O(1))."""
+        return code_hash in self._by_hash
 
     def add(self, m: Member) -> bool:
-        """Add a valid program; returns True if it is the island's new best."""
-        if m.code_hash in self.hashes or not math.isfinite(m.fitness):
+        """Add a valid program bred here (or the seed); returns True if it is the new best.
+
+        Duplicates (by code hash or id) and non-finite fitness are ignored. A new best marks
+        an improvement for stagnation: `last_improvement` becomes `evaluations`.
+        """
+        return self._insert(m, counts_as_improvement=True)
+
+    def accept_migrant(self, m: Member) -> bool:
+        """Take a program from another island; False if it is already here (or unusable).
+
+        Returns True only if the migrant is a member afterwards (a migrant worse than every
+        member is trimmed at once and reported as not accepted). A migrant that becomes the
+        best does not reset the stagnation clock: otherwise islands passing the same best
+        around a ring would keep each other from ever being reset.
+        """
+        if self.has(m.code_hash) or m.id in self.members:
             return False
-        m.island = self.id
+        self._insert(m, counts_as_improvement=False)
+        return m.id in self.members
+
+    def _insert(self, m: Member, counts_as_improvement: bool) -> bool:
+        if m.code_hash in self._by_hash or m.id in self.members or not math.isfinite(m.fitness):
+            return False
+        if m.island != self.id:
+            m = replace(m, island=self.id)  # never mutate a member another island holds
         self.members[m.id] = m
-        self.hashes.add(m.code_hash)
-        self.grid.add(m)
+        self._by_hash[m.code_hash] = m.id
+        key = _rank_key(m)
+        i = bisect.bisect_left(self._keys, key)
+        self._keys.insert(i, key)
+        self._ranked.insert(i, m)
+        self._version += 1
+        self.grid.add(m, self._ranked)
         improved = self.best is None or m.fitness > self.best.fitness
         if improved:
             self.best = m
-            self.last_improvement = self.evaluations
+            if counts_as_improvement:
+                self.last_improvement = self.evaluations
         self._trim()
         return improved
 
+    def _protected(self, m: Member) -> bool:
+        return m is self.best or self.grid.is_elite(m)
+
     def _trim(self) -> None:
         """Keep at most `capacity` members: elites and the best always stay."""
-        if len(self.members) <= self.capacity:
+        excess = len(self.members) - self.capacity
+        if excess <= 0:
             return
-        protected = {e.id for e in self.grid.elites()}
-        if self.best is not None:
-            protected.add(self.best.id)
-        spare = sorted(
-            (m for m in self.members.values() if m.id not in protected), key=lambda m: m.fitness
-        )
-        for m in spare[: len(self.members) - self.capacity]:
+        victims: list[int] = []  # indices into _ranked, worst first
+        for i in range(len(self._ranked) - 1, -1, -1):
+            if not self._protected(self._ranked[i]):
+                victims.append(i)
+                if len(victims) == excess:
+                    break
+        for i in victims:  # descending indices: deleting one leaves the others valid
+            m = self._ranked.pop(i)
+            del self._keys[i]
             del self.members[m.id]
-            self.hashes.discard(m.code_hash)
+            del self._by_hash[m.code_hash]
+        if victims:
+            self._version += 1
+
+    # --- stagnation ------------------------------------------------------------------------
+    def stagnant(self, evaluations_without_improvement: int) -> bool:
+        """True if the island's best has not improved in that many of its own evaluations.
+
+        0 (or less) means never stagnant, matching `search.stagnation_reset: 0`.
+        """
+        if evaluations_without_improvement <= 0:
+            return False
+        return self.evaluations - self.last_improvement >= evaluations_without_improvement
+
+    def reset(self, seed_members: list[Member]) -> None:
+        """Empty the island and re-seed it (e.g. with the seed program and a global best).
+
+        The grid starts afresh; the evaluation counter carries on and the stagnation clock
+        restarts now. Raises ValueError, leaving the island untouched, if no seed is usable.
+        """
+        if not any(math.isfinite(m.fitness) for m in seed_members):
+            raise ValueError(
+                f"island {self.id} cannot be reset without a seed member of finite fitness"
+            )
+        self._clear()
+        for m in seed_members:
+            self._insert(m, counts_as_improvement=False)
+        self.resets += 1
+        self.last_improvement = self.evaluations
 
     # --- sampling --------------------------------------------------------------------------
     def ranked(self) -> list[Member]:
-        return sorted(self.members.values(), key=lambda m: (-m.fitness, m.id))
+        """Members, best first (a copy; O(members))."""
+        return list(self._ranked)
+
+    def _cum_weights(self) -> list[float]:
+        """Cumulative selection weights over `_ranked`, cached until membership changes."""
+        if self._weights is not None and self._weights[0] == self._version:
+            return self._weights[1]
+        n = len(self._ranked)
+        if self.selection == "power_law":
+            weights = [(i + 1) ** -self.power_law_alpha for i in range(n)]
+        else:  # proportional, on fitness normalised to [0, 1], sharpened by the temperature
+            hi, lo = self._ranked[0].fitness, self._ranked[-1].fitness
+            span = (hi - lo) or 1.0
+            t = max(self.temperature, 1e-6)
+            weights = [math.exp(((m.fitness - lo) / span - 1.0) / t) for m in self._ranked]
+        cum, total = [], 0.0
+        for w in weights:
+            total += w
+            cum.append(total)
+        self._weights = (self._version, cum)
+        return cum
 
     def sample_parent(self, rng: random.Random) -> Member:
-        if not self.members:
+        """A parent by the island's selection strategy; deterministic for a seeded rng."""
+        if not self._ranked:
             raise LookupError(f"island {self.id} is empty")
-        ranked = self.ranked()
+        ranked = self._ranked
         if self.selection == "hill_climb":
             return ranked[0]
         if self.selection == "tournament":
-            k = min(self.tournament_size, len(ranked))
-            picks = rng.sample(range(len(ranked)), k)
-            return ranked[min(picks)]
-        if self.selection == "power_law":
-            weights = [(i + 1) ** -self.power_law_alpha for i in range(len(ranked))]
-            return rng.choices(ranked, weights=weights)[0]
-        # fitness-proportional with a temperature, on fitness normalised to [0, 1]
-        fits = [m.fitness for m in ranked]
-        lo, hi = min(fits), max(fits)
-        span = (hi - lo) or 1.0
-        t = max(self.temperature, 1e-6)
-        weights = [math.exp(((f - lo) / span - 1.0) / t) for f in fits]
-        return rng.choices(ranked, weights=weights)[0]
+            k = max(1, min(self.tournament_size, len(ranked)))
+            return ranked[min(rng.sample(range(len(ranked)), k))]
+        return rng.choices(ranked, cum_weights=self._cum_weights())[0]
 
     def sample_inspirations(self, rng: random.Random, parent: Member, k: int) -> list[Member]:
-        """A mix of the island's top programs and diverse elites from other grid cells."""
+        """Up to k programs other than the parent: the island's top ones, then diverse elites.
+
+        round(k * exploit_ratio) come from the top of the ranking; the rest are grid elites
+        drawn at random from other cells, topped up from the other members if the grid is
+        too small. Cost O(members + cells).
+        """
         if k <= 0:
             return []
-        others = [m for m in self.ranked() if m.id != parent.id]
-        if not others:
-            return []
-        n_top = max(1, round(k * self.exploit_ratio)) if k > 1 else 1
-        chosen = others[:n_top]
-        diverse = [e for e in self.grid.elites() if e.id != parent.id and e not in chosen]
+        n_top = min(k, max(0, round(k * self.exploit_ratio)))
+        chosen: list[Member] = []
+        ids = {parent.id}
+        for m in self._ranked:
+            if len(chosen) >= n_top:
+                break
+            if m.id not in ids:
+                chosen.append(m)
+                ids.add(m.id)
+        diverse = [e for e in self.grid.cells.values() if e.id not in ids]
         rng.shuffle(diverse)
-        chosen += diverse[: k - len(chosen)]
+        for e in diverse[: k - len(chosen)]:
+            chosen.append(e)
+            ids.add(e.id)
         if len(chosen) < k:
-            rest = [m for m in others if m not in chosen]
+            rest = [m for m in self._ranked if m.id not in ids]
             chosen += rng.sample(rest, min(k - len(chosen), len(rest)))
-        return chosen[:k]
+        return chosen
 
     def state(self) -> dict[str, Any]:
+        """The island's summary, as stored in the database's `islands` table."""
         return {
             "island": self.id,
             "best_program_id": self.best.id if self.best else None,

@@ -1,0 +1,120 @@
+"""Parent selection and inspirations: each strategy's statistics, and determinism."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+import pytest
+from island_helpers import member
+
+from evolve.population.island import Island
+
+N = 10  # members, fitness 9 (rank 0) down to 0 (rank 9)
+DRAWS = 20_000
+
+
+def island(selection: str, **kw) -> Island:
+    isl = Island(0, ["f"], capacity=N, bins=2, selection=selection, **kw)
+    for i in range(N):
+        isl.add(member(i, float(i), f=float(i % 2)))
+    return isl
+
+
+def rank_freqs(isl: Island, seed: int = 0) -> list[float]:
+    rng = random.Random(seed)
+    counts = Counter(isl.sample_parent(rng).id for _ in range(DRAWS))
+    return [counts[N - 1 - r] / DRAWS for r in range(N)]  # by rank: best first
+
+
+def test_hill_climb_always_takes_the_best() -> None:
+    assert set(rank_freqs(island("hill_climb"))) == {1.0, 0.0}
+    assert rank_freqs(island("hill_climb"))[0] == 1.0
+
+
+@pytest.mark.parametrize("size", [1, 3, 5])
+def test_tournament_matches_its_distribution(size: int) -> None:
+    freqs = rank_freqs(island("tournament", tournament_size=size))
+    # the best of `size` distinct ranks drawn uniformly is rank r with C(N-1-r, size-1)/C(N, size)
+    expected = [math.comb(N - 1 - r, size - 1) / math.comb(N, size) for r in range(N)]
+    for f, e in zip(freqs, expected, strict=True):
+        assert abs(f - e) < 0.015
+    if size > 1:
+        assert freqs[0] > freqs[N // 2] > freqs[-1]
+
+
+def test_proportional_temperature_sharpens_or_flattens() -> None:
+    cold = rank_freqs(island("proportional", temperature=0.1))
+    warm = rank_freqs(island("proportional", temperature=1.0))
+    hot = rank_freqs(island("proportional", temperature=100.0))
+    assert cold[0] > warm[0] > hot[0]
+    assert cold[0] > 0.6 and max(abs(f - 1 / N) for f in hot) < 0.015
+    # warm: weights exp((x - 1) / t) on fitness normalised to [0, 1]
+    w = [math.exp(((N - 1 - r) / (N - 1) - 1.0) / 1.0) for r in range(N)]
+    for f, e in zip(warm, w, strict=True):
+        assert abs(f - e / sum(w)) < 0.015
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 2.0])
+def test_power_law_by_rank(alpha: float) -> None:
+    freqs = rank_freqs(island("power_law", power_law_alpha=alpha))
+    w = [(r + 1) ** -alpha for r in range(N)]
+    for f, e in zip(freqs, w, strict=True):
+        assert abs(f - e / sum(w)) < 0.015
+
+
+def test_weights_follow_membership_changes() -> None:
+    isl = island("proportional", temperature=0.05)
+    rng = random.Random(1)
+    assert isl.sample_parent(rng).id == N - 1
+    isl.add(member(100, 50.0))
+    assert Counter(isl.sample_parent(rng).id for _ in range(200))[100] > 190
+
+
+def test_inspirations_mix_top_and_diverse() -> None:
+    isl = Island(0, ["f"], capacity=30, bins=5, exploit_ratio=0.5)
+    for i in range(30):
+        isl.add(member(i, float(i), f=float(i % 5)))  # fittest are 29, 28, ...; 5 cells
+    parent = isl.best
+    elites = {e.id for e in isl.grid.elites()}
+    assert elites == {25, 26, 27, 28, 29}
+    rng = random.Random(0)
+    seen_diverse: Counter[int] = Counter()
+    for _ in range(300):
+        insp = isl.sample_inspirations(rng, parent, 4)
+        ids = [m.id for m in insp]
+        assert len(ids) == 4 == len(set(ids)) and parent.id not in ids
+        assert ids[:2] == [28, 27]  # the top, parent excluded
+        assert set(ids[2:]) <= elites - {28, 27, 29}  # diverse elites from other cells
+        seen_diverse.update(ids[2:])
+    assert set(seen_diverse) == {25, 26}
+
+
+def test_inspirations_top_up_when_the_grid_is_small() -> None:
+    isl = Island(0, [], capacity=10, exploit_ratio=0.0)  # one cell: no diverse elites
+    for i in range(6):
+        isl.add(member(i, float(i)))
+    rng = random.Random(0)
+    parent = isl.members[0]
+    insp = isl.sample_inspirations(rng, parent, 3)
+    assert len({m.id for m in insp}) == 3 and parent not in insp
+    assert isl.sample_inspirations(rng, parent, 0) == []
+    everyone = isl.sample_inspirations(rng, parent, 50)
+    assert sorted(m.id for m in everyone) == [1, 2, 3, 4, 5]
+
+
+def test_same_seed_same_choices() -> None:
+    def run(seed: int) -> list[tuple[int, tuple[int, ...]]]:
+        rng = random.Random(seed)
+        isl = Island(0, ["a"], capacity=15, bins=4, selection="tournament")
+        out = []
+        for i in range(300):
+            if len(isl):
+                p = isl.sample_parent(rng)
+                out.append((p.id, tuple(m.id for m in isl.sample_inspirations(rng, p, 3))))
+            isl.add(member(i, rng.gauss(0, 1), a=rng.uniform(0, i + 1)))
+        return out
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
