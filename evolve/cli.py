@@ -111,10 +111,23 @@ def cmd_problems(args: argparse.Namespace) -> int:
     return 0
 
 
+def _params(pairs: list[str] | None) -> dict[str, Any]:
+    """`--param n=32` options as a dict (values parsed as YAML scalars: 32 -> int)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {pair!r} must look like NAME=VALUE, e.g. --param n=32")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from evolve.problem import load_problem
 
-    problem = load_problem(args.problem)
+    problem = load_problem(args.problem, _params(args.param))
     path = Path(args.file)
     if not path.exists():
         raise UsageError(f"no such file: {path}")
@@ -128,7 +141,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from evolve.problem import load_problem
 
-    problem = load_problem(args.problem)
+    problem = load_problem(args.problem, _params(args.param))
     outputs = _load_outputs(Path(args.outputs))
     ev = problem.score(outputs)
     extra = {}
@@ -144,6 +157,34 @@ def cmd_show(args: argparse.Namespace) -> int:
     from evolve.report.show import show_run
 
     show_run(Path(args.run), console, top=args.top)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from evolve.report.leaderboard import TABLE_COLUMNS, leaderboard, render
+
+    root = Path(args.runs)
+    if not root.exists():
+        raise UsageError(f"no such folder or file: {root}")
+    rows = leaderboard(root, args.problem)
+    if not rows:
+        raise UsageError(f"no run databases (evolve.db) under {root}")
+    if args.format == "table" and not args.output:
+        t = Table(title=f"leaderboard: {root}")
+        for c in TABLE_COLUMNS:
+            t.add_column(c)
+        for r in rows:
+            t.add_row(*("" if r[c] is None else str(r[c]) for c in TABLE_COLUMNS))
+        console.print(t)
+        return 0
+    text = render(rows, "md" if args.format == "table" else args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+        console.print(f"wrote {len(rows)} rows to {args.output}")
+    else:
+        print(text, end="")
     return 0
 
 
@@ -330,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="print the Evaluation as one JSON object")
     p.add_argument("--timeout", type=float, default=None, help="wall-time limit in seconds")
+    p.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help="problem parameter, e.g. n=32"
+    )
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser(
         "score", help="score a construction (.json or .npz of named arrays), no code run"
@@ -337,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("problem")
     p.add_argument("outputs")
     p.add_argument("--json", action="store_true", help="print the Evaluation (and verdict) as JSON")
+    p.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help="problem parameter, e.g. n=32"
+    )
     p.set_defaults(func=cmd_score)
     p = sub.add_parser("problems", help="list the problems")
     p.set_defaults(func=cmd_problems)
@@ -344,6 +391,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder (or its evolve.db)")
     p.add_argument("--top", type=int, default=5)
     p.set_defaults(func=cmd_show)
+    p = sub.add_parser(
+        "report", help="leaderboard of the runs under a folder (table, md, csv, json)"
+    )
+    p.add_argument(
+        "runs", nargs="?", default="runs", help="a folder of runs, a run folder or an evolve.db"
+    )
+    p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table")
+    p.add_argument("--problem", default=None, help="only runs of this problem")
+    p.add_argument("--output", "-o", default=None, help="write to this file instead of the console")
+    p.set_defaults(func=cmd_report)
     sub.add_parser(
         "literature",
         help="known results: `evolve literature PROBLEM`, `evolve literature update FILE`",
@@ -379,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
 
 
 if __name__ == "__main__":

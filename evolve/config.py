@@ -94,7 +94,12 @@ class BudgetConfig:
 @dataclass
 class LiteratureConfig:
     enabled: bool = True  # check each new best against the known results
-    llm: str | None = None  # optional litellm model for an advisory prior-work note
+    llm: str | None = (
+        None  # optional litellm model for an advisory prior-work note (never changes a verdict)
+    )
+    llm_api_base: str | None = None  # server URL for that model, if not the provider's default
+    llm_api_key_env: str | None = None  # NAME of the environment variable holding its key
+    llm_timeout_s: float = 60.0
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import random
 import time
 from collections import Counter
@@ -526,8 +527,18 @@ class Evolution:
         if not hasattr(literature, "check_program"):
             return
         try:
+            options = {"timeout": lit.get("llm_timeout_s", 60.0)}
+            if lit.get("llm_api_base"):
+                options["api_base"] = lit["llm_api_base"]
+            if lit.get("llm_api_key_env") and os.environ.get(lit["llm_api_key_env"]):
+                options["api_key"] = os.environ[lit["llm_api_key_env"]]
             verdict = literature.check_program(
-                self.problem, self.db_path, self.run_id, program_id, llm=lit.get("llm")
+                self.problem,
+                self.db_path,
+                self.run_id,
+                program_id,
+                llm=lit.get("llm"),
+                llm_options=options if lit.get("llm") else None,
             )
         except Exception as exc:  # the check must never stop a run; record why it failed
             log.exception("literature check failed")
