@@ -382,7 +382,11 @@ class Evolution:
     # --- setup -----------------------------------------------------------------------------
     def _start_actors(self) -> None:
         sb = self.cfg["sandbox"]
-        self.archive = ArchiveActor.remote(str(self.db_path), self.run_id)
+        # The archive writes the run folder, which is on the driver's machine: pin it there.
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self.archive = ArchiveActor.options(scheduling_strategy=here).remote(str(self.db_path), self.run_id)
         self.workers = workers = [
             EvaluatorActor.options(num_cpus=sb["cpus_per_worker"]).remote(
                 self.problem_ref, sb.get("timeout_s")
