@@ -2,6 +2,15 @@
 
 Retries live here and only here: litellm's own retries are switched off (num_retries=0), so
 one failure is at most `max_retries + 1` requests, never a product of nested retry layers.
+Time-outs, 429s (honouring Retry-After), 5xx, connection errors, unparseable bodies and empty
+answers are retried with exponential backoff; anything else (bad request, authentication) is
+recorded at once. A failed call is a `CallResult` with `text=None` and an `error`; it never
+raises into the engine.
+
+Costs: tokens from each response's `usage`; dollars from the per-model price in config when
+given, otherwise from litellm's offline price map (LITELLM_LOCAL_MODEL_COST_MAP=True), and 0
+for a model the map does not know (logged once). Keys: config names the environment variable,
+the value is read per request and every recorded text is passed through `secrets.redact`.
 """
 
 from __future__ import annotations
@@ -12,11 +21,14 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import litellm
 
-from evolve.mutation import local
+from evolve.mutation import local, replay
+from evolve.mutation.ensemble import make_selector
+from evolve.mutation.secrets import redact
 
 log = logging.getLogger(__name__)
 litellm.suppress_debug_info = True
@@ -28,7 +40,15 @@ _RETRYABLE = (
     litellm.exceptions.APIConnectionError,
     litellm.exceptions.InternalServerError,
     litellm.exceptions.ServiceUnavailableError,
+    litellm.exceptions.BadGatewayError,
+    litellm.exceptions.APIResponseValidationError,
 )
+# Local servers (vLLM, llama.cpp, LM Studio) accept any key, but the OpenAI client needs one.
+PLACEHOLDER_KEY = "no-key-needed"
+
+
+class _Malformed(Exception):
+    """An answer with no usable text (empty, or no choices): retried like a server error."""
 
 
 @dataclass
@@ -58,30 +78,46 @@ class CallResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def record(self, prompt: str) -> dict[str, Any]:
+        """The llm_calls row (without run_id and island), with any secret redacted."""
         return {
             "model": self.model,
-            "prompt": prompt,
-            "response": self.text,
+            "prompt": redact(prompt, patterns=False),
+            "response": redact(self.text, patterns=False),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost_usd": self.cost_usd,
             "latency_s": self.latency_s,
             "attempts": self.attempts,
-            "error": self.error or None,
+            "error": redact(self.error) or None,
         }
 
 
-def _cost(spec: ModelSpec, response: Any, pt: int, ct: int) -> float:
+_unpriced: set[str] = set()
+
+
+def cost_usd(spec: ModelSpec, response: Any, pt: int, ct: int) -> float:
+    """Dollars for one response: the config's price if given, else litellm's offline map."""
     if spec.input_cost_per_mtok is not None or spec.output_cost_per_mtok is not None:
         return (
             pt * (spec.input_cost_per_mtok or 0.0) + ct * (spec.output_cost_per_mtok or 0.0)
         ) / 1e6
-    if spec.model.startswith(local.PROVIDER + "/"):
+    if spec.model.split("/", 1)[0] in (local.PROVIDER, replay.PROVIDER):
         return 0.0
     try:
-        return float(litellm.completion_cost(completion_response=response) or 0.0)
-    except Exception:  # a model missing from the offline price map costs what config says: 0
-        return 0.0
+        # Price by the configured model string: a server may answer with another name.
+        return float(litellm.completion_cost(completion_response=response, model=spec.model) or 0.0)
+    except Exception:
+        try:
+            return float(litellm.completion_cost(completion_response=response) or 0.0)
+        except Exception:  # not in the offline price map: free unless config says otherwise
+            if spec.model not in _unpriced:
+                _unpriced.add(spec.model)
+                log.warning(
+                    "no price for %s in litellm's offline map; its calls are recorded at $0 "
+                    "(set input_cost_per_mtok/output_cost_per_mtok to count them)",
+                    spec.model,
+                )
+            return 0.0
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -92,6 +128,36 @@ def _retry_after(exc: Exception) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def check_config(llm: dict[str, Any]) -> None:
+    """Raise ValueError naming the key and the fix for an `llm` config that cannot work.
+
+    Cheap and offline (no request is made): call it before a run starts."""
+    from evolve.mutation.ensemble import SELECTIONS
+
+    selection = llm.get("selection") or "weighted"
+    if selection not in SELECTIONS:
+        raise ValueError(
+            f"llm.selection={selection!r} is unknown; choose one of {', '.join(SELECTIONS)}"
+        )
+    models = [m.get("model") for m in llm.get("ensemble") or []] or [llm.get("model")]
+    if not all(models):
+        raise ValueError("every model of llm.ensemble needs a litellm model string (model: ...)")
+    weights = [float(m.get("weight", 1.0)) for m in llm.get("ensemble") or []]
+    if weights and (min(weights) < 0 or max(weights) <= 0):
+        raise ValueError(f"llm.ensemble weights must be >= 0 with one > 0, got {weights}")
+    if any(str(m).startswith(replay.PROVIDER + "/") for m in models):
+        path = llm.get("replay_file")
+        if not path or path == "???":
+            raise ValueError(
+                "llm=replay needs a recording: add llm.replay_file=PATH (a JSONL file, e.g. "
+                "one written by export_replay from a past run's evolve.db)"
+            )
+        if not Path(path).is_file():
+            raise ValueError(f"llm.replay_file={path!r} does not exist")
+    if llm.get("max_retries", 0) < 0 or llm.get("timeout_s", 1) <= 0:
+        raise ValueError("llm.max_retries must be >= 0 and llm.timeout_s > 0")
 
 
 class LLMClient:
@@ -105,6 +171,8 @@ class LLMClient:
         timeout_s: float = 120.0,
         max_retries: int = 3,
         backoff_s: float = 1.0,
+        selection: str = "weighted",
+        max_wait_s: float = 60.0,
     ) -> None:
         if not models:
             raise ValueError("llm: at least one model is needed")
@@ -114,12 +182,18 @@ class LLMClient:
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
+        self.max_wait_s = max_wait_s  # cap on one Retry-After or backoff wait
+        self.selector = make_selector(selection, [m.weight for m in models])
+        self._warned: set[str] = set()
         local.register()
 
     @classmethod
     def from_config(cls, llm: dict[str, Any]) -> LLMClient:
         """Build the client from the `llm` config group (see evolve/config.py)."""
+        check_config(llm)
         keys = ("model", "api_base", "api_key_env", "input_cost_per_mtok", "output_cost_per_mtok")
+        if llm.get("replay_file"):
+            replay.register(llm["replay_file"])
         if llm.get("ensemble"):
             models = [
                 ModelSpec(**{k: m.get(k) for k in (*keys, "weight") if k in m})
@@ -134,14 +208,37 @@ class LLMClient:
             timeout_s=llm["timeout_s"],
             max_retries=llm["max_retries"],
             backoff_s=llm.get("backoff_s", 1.0),
+            selection=llm.get("selection") or "weighted",
         )
 
     def feedback(self, spec: ModelSpec, reward: float) -> None:
         """Reward for the model that made a child (1.0: improved on its parent). Weighted
         selection ignores it; bandit selection learns from it."""
+        self.selector.feedback(self._arm(spec), reward)
 
     def choose(self, rng: random.Random) -> ModelSpec:
-        return rng.choices(self.models, weights=[m.weight for m in self.models])[0]
+        """The model for the next request (deterministic given `rng` and past feedback)."""
+        return self.models[self.selector.choose(rng)]
+
+    def selection_state(self) -> dict[str, dict[str, float]]:
+        """Per model: selections, reward and mean reward so far (for logs and reports)."""
+        return {m.model: st for m, st in zip(self.models, self.selector.state(), strict=True)}
+
+    def missing_keys(self) -> list[str]:
+        """Environment variables named by the config but not set (check before a run)."""
+        return sorted(
+            {
+                m.api_key_env
+                for m in self.models
+                if m.api_key_env and not os.environ.get(m.api_key_env)
+            }
+        )
+
+    def _arm(self, spec: ModelSpec) -> int:
+        for i, m in enumerate(self.models):
+            if m is spec:
+                return i
+        return self.models.index(spec)
 
     def _kwargs(self, spec: ModelSpec, seed: int) -> dict[str, Any]:
         kw: dict[str, Any] = {
@@ -150,7 +247,10 @@ class LLMClient:
             "max_tokens": self.max_tokens,
             "timeout": self.timeout_s,
             "num_retries": 0,
+            "max_retries": 0,  # the OpenAI SDK's own retries, also off
             "seed": seed,
+            # Providers that do not take `seed` (Anthropic) would otherwise reject the request.
+            "drop_params": True,
         }
         if spec.api_base:
             kw["api_base"] = spec.api_base
@@ -158,49 +258,92 @@ class LLMClient:
             key = os.environ.get(spec.api_key_env)
             if key:
                 kw["api_key"] = key
+            else:
+                if spec.api_key_env not in self._warned:
+                    self._warned.add(spec.api_key_env)
+                    log.warning("%s is not set (needed by %s)", spec.api_key_env, spec.model)
+                if spec.api_base:
+                    kw["api_key"] = PLACEHOLDER_KEY
         return kw
 
     async def acomplete(
         self, spec: ModelSpec, messages: list[dict[str, str]], seed: int
     ) -> CallResult:
+        """One completion with retries; never raises (a failure is `text=None` plus `error`).
+
+        Tokens and dollars of every attempt that got an answer are summed, so a retried
+        empty answer still costs what the provider charged."""
         kw = self._kwargs(spec, seed)
         t0 = time.perf_counter()
         attempts = 0
+        pt = ct = 0
+        cost = 0.0
         while True:
             attempts += 1
             try:
                 response = await litellm.acompletion(messages=messages, **kw)
-                text = response.choices[0].message.content
                 usage = getattr(response, "usage", None)
-                pt = int(getattr(usage, "prompt_tokens", 0) or 0)
-                ct = int(getattr(usage, "completion_tokens", 0) or 0)
+                pt += int(getattr(usage, "prompt_tokens", 0) or 0)
+                ct += int(getattr(usage, "completion_tokens", 0) or 0)
+                cost += cost_usd(
+                    spec,
+                    response,
+                    int(getattr(usage, "prompt_tokens", 0) or 0),
+                    int(getattr(usage, "completion_tokens", 0) or 0),
+                )
+                choices = getattr(response, "choices", None) or []
+                text = choices[0].message.content if choices else None
+                if not isinstance(text, str) or not text.strip():
+                    raise _Malformed("the answer has no text (empty content or no choices)")
+                finish = getattr(choices[0], "finish_reason", None)
                 return CallResult(
                     model=spec.model,
-                    text=text if isinstance(text, str) else None,
+                    text=text,
                     prompt_tokens=pt,
                     completion_tokens=ct,
-                    cost_usd=_cost(spec, response, pt, ct),
+                    cost_usd=cost,
                     latency_s=time.perf_counter() - t0,
                     attempts=attempts,
-                    error="" if isinstance(text, str) and text else "empty response",
+                    # Kept, not retried: the same request would be cut at the same length.
+                    error=f"truncated: finish_reason={finish}" if finish == "length" else "",
+                    extra={"finish_reason": finish},
                 )
-            except _RETRYABLE as exc:
+            except (*_RETRYABLE, _Malformed) as exc:
                 if attempts > self.max_retries:
-                    return self._failed(spec, exc, t0, attempts)
+                    return self._failed(spec, exc, t0, attempts, pt, ct, cost)
                 wait = _retry_after(exc)
                 if wait is None:
                     wait = self.backoff_s * 2 ** (attempts - 1) * (0.5 + random.random())
-                await asyncio.sleep(min(wait, 60.0))
-            except Exception as exc:  # not retryable: bad request, auth, malformed answer
-                return self._failed(spec, exc, t0, attempts)
+                log.info(
+                    "%s: attempt %d failed (%s); retrying in %.1fs",
+                    spec.model,
+                    attempts,
+                    type(exc).__name__,
+                    wait,
+                )
+                await asyncio.sleep(min(wait, self.max_wait_s))
+            except Exception as exc:  # not retryable: bad request, auth, unknown model
+                return self._failed(spec, exc, t0, attempts, pt, ct, cost)
 
-    @staticmethod
-    def _failed(spec: ModelSpec, exc: Exception, t0: float, attempts: int) -> CallResult:
-        msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    def _failed(
+        self,
+        spec: ModelSpec,
+        exc: Exception,
+        t0: float,
+        attempts: int,
+        pt: int = 0,
+        ct: int = 0,
+        cost: float = 0.0,
+    ) -> CallResult:
+        names = [m.api_key_env for m in self.models if m.api_key_env]
+        msg = redact(" ".join(f"{type(exc).__name__}: {exc}".split()), names) or ""
         return CallResult(
             model=spec.model,
             text=None,
+            prompt_tokens=pt,
+            completion_tokens=ct,
+            cost_usd=cost,
             latency_s=time.perf_counter() - t0,
             attempts=attempts,
-            error=msg,
+            error=msg[:500],
         )

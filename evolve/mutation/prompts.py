@@ -2,7 +2,11 @@
 
 Templates are plain text files with $placeholders (string.Template), so code with braces is
 safe. A problem overrides any template by shipping a file of the same name in
-`<problem>/prompts/`.
+`<problem>/prompts/` (system.txt, diff.txt, rewrite.txt). The user templates receive:
+$title, $description, $score, $direction_word, $metrics, $code, $feedback (the evaluator's
+feedback on the parent, capped at FEEDBACK_CHARS keeping its head and its tail, where a stderr
+tail sits) and $inspirations (a rendered section, or empty). The engine picks the template:
+"diff" with probability llm.diff_probability, else "rewrite".
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from pathlib import Path
 from string import Template
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
-FEEDBACK_CHARS = 1500
+FEEDBACK_CHARS = 1500  # evaluator feedback shown per prompt (errors, constraints, stderr tail)
+INSPIRATION_CHARS = 6000  # code shown per inspiration
+MODES = ("diff", "rewrite")
 CURRENT_PROGRAM_HEADING = "## Current program"
 
 
@@ -35,6 +41,16 @@ def load_template(name: str, problem_dir: Path | None = None) -> Template:
     return Template((TEMPLATE_DIR / f"{name}.txt").read_text())
 
 
+def cap(text: str, limit: int) -> str:
+    """`text` cut to about `limit` characters, keeping the first third and the last two
+    thirds: an error's headline and a traceback's or stderr's tail both survive."""
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    tail = limit - head
+    return f"{text[:head]}\n... ({len(text) - limit} characters omitted) ...\n{text[-tail:]}"
+
+
 def _fmt_metrics(metrics: dict[str, float]) -> str:
     shown = {k: v for k, v in metrics.items() if not k.startswith("eval_")}
     return json.dumps({k: round(v, 10) for k, v in shown.items()}) if shown else "(none)"
@@ -46,17 +62,18 @@ def build_messages(
     inspirations: list[ParentView] = (),
     mode: str = "diff",
 ) -> list[dict[str, str]]:
-    """The chat messages for one mutation request."""
+    """The chat messages for one mutation request (`mode`: "diff" or "rewrite")."""
+    if mode not in MODES:
+        raise ValueError(f"prompt mode {mode!r} is unknown; use one of {MODES}")
     insp = ""
     if inspirations:
         parts = ["\n## Other programs for inspiration"]
         for i, p in enumerate(inspirations, 1):
             score = "invalid" if p.score is None else f"{p.score:.10g}"
-            parts.append(f"### Inspiration {i} (score {score})\n```python\n{p.code.rstrip()}\n```")
+            code = cap(p.code.rstrip(), INSPIRATION_CHARS)
+            parts.append(f"### Inspiration {i} (score {score})\n```python\n{code}\n```")
         insp = "\n".join(parts) + "\n"
-    feedback = (parent.feedback or "(none)").strip()
-    if len(feedback) > FEEDBACK_CHARS:
-        feedback = feedback[:FEEDBACK_CHARS] + " ... (truncated)"
+    feedback = cap((parent.feedback or "").strip() or "(none)", FEEDBACK_CHARS)
     template = load_template(mode, problem.path)
     user = template.safe_substitute(
         title=problem.title,
