@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -76,7 +77,9 @@ class Grid:
             return self.bins - 1 if hi > lo else 0
         if value <= lo:
             return 0
-        return min(self.bins - 1, int((value - lo) / (hi - lo) * self.bins))
+        # halves: hi - lo may overflow for features near the float range; the result cannot
+        width = hi / 2 - lo / 2
+        return min(self.bins - 1, int((value / 2 - lo / 2) / width * self.bins)) if width else 0
 
     def cell_of(self, m: Member) -> Cell:
         return tuple(self._bin(d, float(m.features.get(d, 0.0))) for d in self.dims)
@@ -94,9 +97,9 @@ class Grid:
                 # Grow with a margin so the grid is not re-binned on every new extreme.
                 span = max(self.hi[d] - self.lo[d], abs(v) * 0.1, 1e-9)
                 if v < self.lo[d]:
-                    self.lo[d] = v - 0.25 * span
+                    self.lo[d] = max(v - 0.25 * span, -sys.float_info.max)
                 else:
-                    self.hi[d] = v + 0.25 * span
+                    self.hi[d] = min(v + 0.25 * span, sys.float_info.max)
                 grown = True
         return grown
 

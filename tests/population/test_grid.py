@@ -61,7 +61,7 @@ def test_rebinning_promotes_a_member_alone_in_a_new_cell() -> None:
 
 def test_missing_and_non_finite_features_never_break_the_grid() -> None:
     isl = Island(0, ["a", "b"], capacity=6, bins=3)
-    weird = [math.nan, math.inf, -math.inf, None, 1.0, -1.0, 1e300, -1e300]
+    weird = [math.nan, math.inf, -math.inf, None, 1.0, -1.0, 1e300, -1e300, 1.7e308, -1.7e308]
     rng = random.Random(3)
     for i in range(200):
         feats = {}

@@ -137,3 +137,34 @@ def test_bad_configuration_is_refused() -> None:
         Island(0, [], selection="roulette")
     with pytest.raises(ValueError, match="capacity"):
         Island(0, [], capacity=0)
+
+
+@pytest.mark.parametrize("selection", ["tournament", "proportional", "power_law", "hill_climb"])
+def test_random_operations_keep_every_invariant(selection: str) -> None:
+    rng = random.Random(11)
+    isl = Island(0, ["a", "b"], capacity=8, bins=3, selection=selection)
+    other = Island(1, ["a", "b"], capacity=8, bins=3)
+    best_ever = -math.inf
+    for i in range(600):
+        m = member(i, rng.gauss(0, 1), a=rng.expovariate(1.0) * i, b=rng.choice([0.0, 1.0, 2.0]))
+        op = rng.random()
+        if op < 0.6:
+            isl.evaluations += 1
+            was = isl.best.fitness if isl.best else -math.inf
+            assert isl.add(m) is (m.fitness > was)
+            best_ever = max(best_ever, m.fitness)
+        elif op < 0.8:
+            other.add(m)
+            if other.best is not None and isl.accept_migrant(other.best):
+                best_ever = max(best_ever, other.best.fitness)
+        elif op < 0.99 and len(isl):
+            parent = isl.sample_parent(rng)
+            assert parent in isl
+            insp = isl.sample_inspirations(rng, parent, 3)
+            assert parent not in insp and all(x in isl for x in insp)
+        elif len(isl):
+            isl.reset([isl.best, member(10_000 + i, -5.0)])
+        if isl.best is not None:
+            assert isl.best.fitness == best_ever
+        check_invariants(isl)
+        check_invariants(other)
