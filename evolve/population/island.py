@@ -233,7 +233,9 @@ class Island:
         return m.id in self.members
 
     def _insert(self, m: Member, counts_as_improvement: bool) -> bool:
-        if m.code_hash in self._by_hash or m.id in self.members or not math.isfinite(m.fitness):
+        if m.code_hash in self._by_hash or m.id in self.members:
+            return False
+        if m.fitness is None or not math.isfinite(m.fitness):  # None: an invalid program's row
             return False
         if m.island != self.id:
             m = replace(m, island=self.id)  # never mutate a member another island holds
@@ -291,7 +293,7 @@ class Island:
         The grid starts afresh; the evaluation counter carries on and the stagnation clock
         restarts now. Raises ValueError, leaving the island untouched, if no seed is usable.
         """
-        if not any(math.isfinite(m.fitness) for m in seed_members):
+        if not any(m.fitness is not None and math.isfinite(m.fitness) for m in seed_members):
             raise ValueError(
                 f"island {self.id} cannot be reset without a seed member of finite fitness"
             )
