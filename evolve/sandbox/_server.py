@@ -32,7 +32,7 @@ import _isolation as iso  # noqa: E402
 sys.path.remove(_HERE)
 
 TAIL_BYTES = 4000
-SPARES = 2
+IDLE_S = 0.002  # a request arriving within this of the last reply is "back to back"
 _MASKED_DIRS = ("/run", "/var/run", "/dev/shm", "/var/tmp")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -59,6 +59,7 @@ class Config:
     read_paths: list[str] = field(default_factory=list)
     disk_mb: int = 256
     max_log_bytes: int = 4 * 1024 * 1024
+    spares: int = 2
 
 
 class Server:
@@ -67,6 +68,7 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.root = os.geteuid() == 0
+        self.pid = os.getpid()  # the server's; inside a child's PID namespace getpid() is 1
         self.seq = 0
         # Children forked ahead, oldest first. Two, so that back-to-back requests find one
         # already isolated while the server forks the replacement of the one just used.
@@ -144,7 +146,7 @@ class Server:
     def _uid(self, seq: int) -> int:
         # One unprivileged uid per live child: RLIMIT_NPROC then counts only its own processes,
         # and it owns no other process it could signal.
-        return 2_000_000 + (os.getpid() % 1_000_000) * 64 + seq % 64
+        return 2_000_000 + (self.pid % 1_000_000) * 64 + seq % 64
 
     def _isolate(self, report: dict, seq: int, probe: bool = False) -> str:
         """In the new child: namespaces, private /tmp, Landlock, uid. Returns the workdir."""
@@ -191,6 +193,7 @@ class Server:
         if self.root and (probe or self.features.get("private_uid")):
             try:
                 iso.drop_privileges(uid, gid, root_file_owner=use_landlock)
+                iso.die_with_parent()  # a change of uid clears the parent-death signal
                 report["uid"] = True
             except OSError as exc:
                 report["problems"].append(f"private uid: {exc}")
@@ -218,7 +221,7 @@ class Server:
         return Child(pid, req_w, res_r, out_r, err_r, os.pidfd_open(pid), workdir)
 
     def refill(self) -> None:
-        while len(self.spares) < SPARES:
+        while len(self.spares) < self.config.spares:
             self.spares.append(self.spawn())
 
     def _become_child(self, seq: int, req_r: int, res_w: int, out_w: int, err_w: int) -> None:
@@ -263,13 +266,15 @@ class Server:
                 still.append((pid, pidfd))
         self.dying = still
 
-    def handle(self, request: dict) -> tuple[dict, bytes, bytes, bytes]:
+    def handle(self, request: dict, burst: bool) -> tuple[dict, bytes, bytes, bytes]:
         child = self.spares.pop(0) if self.spares else self.spawn()
         payload = json.dumps(request).encode()
         with contextlib.suppress(OSError):  # if the child died waiting, its exit says why
             _write_all(child.req_w, payload)
         os.close(child.req_w)
         t0 = time.monotonic()
+        if burst:  # requests back to back: fork the replacement while this child runs
+            self.refill()
         deadline = t0 + float(request["time_s"])
         max_result = int(request["max_output_bytes"]) + (1 << 20)
         out, err, res = _Tail(), _Tail(), bytearray()
@@ -386,9 +391,13 @@ def _proc_usage(pid: int) -> tuple[float, float]:
 
 
 def _has_children(pid: int) -> bool:
+    """Whether any thread of the child has child processes (orphans are adopted by a thread)."""
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return bool(f.read().strip())
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                if f.read().strip():
+                    return True
+        return False
     except OSError:
         return True  # cannot tell: be safe and wait
 
@@ -418,6 +427,27 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+class _Lines:
+    """Request lines from the client, with a way to ask whether one is waiting."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = bytearray()
+
+    def waiting(self, timeout: float) -> bool:
+        return bool(self.buf) or bool(select.select([self.fd], [], [], timeout)[0])
+
+    def readline(self) -> bytes:
+        while (end := self.buf.find(b"\n")) < 0:
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                return b""
+            self.buf += chunk
+        line = bytes(self.buf[: end + 1])
+        del self.buf[: end + 1]
+        return line
+
+
 def _vm_size() -> int:
     with open("/proc/self/status") as f:
         line = next(line for line in f if line.startswith("VmSize:"))
@@ -426,7 +456,7 @@ def _vm_size() -> int:
 
 def main() -> None:
     config = Config(**json.loads(sys.argv[1]))
-    proto_in = sys.stdin.buffer
+    proto_in = _Lines(0)
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print() in preloaded code must not corrupt the protocol
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the client decides when the server stops
@@ -450,14 +480,19 @@ def main() -> None:
     if not ok:
         return
     server.refill()
+    burst = False
     while line := proto_in.readline():
         request = json.loads(line)
-        header, out, err, res = server.handle(request)
+        header, out, err, res = server.handle(request, burst)
         header.update(stdout_len=len(out), stderr_len=len(err), result_len=len(res))
         proto_out.write(json.dumps(header).encode() + b"\n" + out + err + res)
         proto_out.flush()
         server.reap()
-        server.refill()
+        # Refill when idle; if the next request comes at once, refill during its run instead,
+        # so a fork never sits between a reply and the next request.
+        burst = proto_in.waiting(IDLE_S)
+        if not burst:
+            server.refill()
         if server.dying_dirs:
             server.cleanup_dirs()
     for spare in server.spares:

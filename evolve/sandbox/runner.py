@@ -108,7 +108,8 @@ class Sandbox:
     `strict=True` refuses to start unless every isolation layer works on this machine;
     otherwise a missing layer is logged once per process and the others still apply.
     `read_paths` are extra folders a child may read (an installation outside sys.prefix).
-    `disk_mb` caps everything the child writes into its private /tmp. Safe to share between
+    `disk_mb` caps everything the child writes into its private /tmp; `spares` is how many
+    isolated children the server keeps forked ahead of requests. Safe to share between
     threads (requests are served one at a time); give each worker its own instance.
     """
 
@@ -120,6 +121,7 @@ class Sandbox:
         read_paths: tuple[str, ...] = (),
         disk_mb: int = 256,
         max_log_bytes: int = 4 * 1024 * 1024,
+        spares: int = 2,
     ) -> None:
         self._config = {
             "preload": list(preload),
@@ -127,6 +129,7 @@ class Sandbox:
             "read_paths": [str(Path(p).resolve()) for p in read_paths],
             "disk_mb": int(disk_mb),
             "max_log_bytes": int(max_log_bytes),
+            "spares": max(1, int(spares)),
         }
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
