@@ -66,6 +66,9 @@ class SearchConfig:
     inspirations: int = 2  # other programs shown in each prompt
     in_flight_per_island: int = 2  # concurrent iterations (LLM requests) per island
     migration_interval: int = 40  # evaluations between migrations around the ring (0: never)
+    stagnation_reset: int = (
+        0  # re-seed an island after this many evaluations without improvement (0: never)
+    )
 
 
 @dataclass

@@ -10,6 +10,7 @@ island, migrates the best programs around the ring, enforces the budget and show
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import os
@@ -81,6 +82,9 @@ class ArchiveActor:
     def record_migration(self, src: int, dst: int, program_id: int) -> None:
         self.db.record_migration(self.run_id, src, dst, program_id)
 
+    def record_reset(self, island: int, program_ids: list[int]) -> None:
+        self.db.record_reset(self.run_id, island, program_ids)
+
     def record_islands(self, states: list[dict[str, Any]]) -> None:
         for s in states:
             self.db.record_island(self.run_id, s)
@@ -142,6 +146,48 @@ class EvaluatorPool:
 
 
 @ray.remote(num_cpus=0)
+class LiteratureActor:
+    """Checks new bests against the known results off the driver's loop, and records verdicts."""
+
+    def __init__(
+        self, problem_ref: dict[str, Any], db_path: str, run_id: str, archive, lit: dict[str, Any]
+    ) -> None:
+        self.problem = _load(problem_ref)
+        self.db_path = db_path
+        self.run_id = run_id
+        self.archive = archive
+        self.lit = lit
+
+    def check(self, program_id: int) -> dict[str, Any]:
+        lit = self.lit
+        try:
+            from evolve import literature
+
+            options: dict[str, Any] = {"timeout": lit.get("llm_timeout_s", 60.0)}
+            if lit.get("llm_api_base"):
+                options["api_base"] = lit["llm_api_base"]
+            if lit.get("llm_api_key_env") and os.environ.get(lit["llm_api_key_env"]):
+                options["api_key"] = os.environ[lit["llm_api_key_env"]]
+            verdict = literature.check_program(
+                self.problem,
+                self.db_path,
+                self.run_id,
+                program_id,
+                llm=lit.get("llm"),
+                llm_options=options if lit.get("llm") else None,
+            )
+        except Exception as exc:  # the check must never stop a run; record why it failed
+            log.exception("literature check failed")
+            verdict = {
+                "status": "error",
+                "problem": self.problem.name,
+                "message": f"literature check failed: {type(exc).__name__}: {exc}",
+            }
+        ray.get(self.archive.record_literature_check.remote(program_id, verdict))
+        return verdict
+
+
+@ray.remote(num_cpus=0)
 class IslandActor:
     """One island: samples parents, asks the LLM, applies edits, sends children to be scored."""
 
@@ -177,6 +223,28 @@ class IslandActor:
             return False
         self.island.add(m)
         return True
+
+    def accept_migrant(self, member: dict[str, Any]) -> bool:
+        """Take a migrant unless this island already holds it (then False, nothing recorded)."""
+        return self.island.accept_migrant(Member(**member))
+
+    def reset(self, members: list[dict[str, Any]]) -> None:
+        """Re-seed a stagnant island (with the seed program and the run's best so far)."""
+        self.island.reset([Member(**m) for m in members])
+
+    def restore(self, events: list[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+        """Replay this island's history from the database, in order: ("add", member) for its
+        own valid children, ("migrant", member), ("eval", None) for every counted child."""
+        for kind, m in events:
+            if kind == "eval":
+                self.island.evaluations += 1
+            elif kind == "add":
+                self.island.add(Member(**m))
+            elif kind == "reset":
+                self.island.reset([Member(**x) for x in m["members"]])
+            else:
+                self.island.accept_migrant(Member(**m))
+        return self.island.state()
 
     def best(self) -> dict[str, Any] | None:
         return self.island.best.to_dict() if self.island.best else None
@@ -289,6 +357,7 @@ class IslandActor:
             "fitness": ev["fitness"] if ev["valid"] else None,
             "island_best": improved,
             "reason": ev["error"],
+            "since_improvement": self.island.evaluations - self.island.last_improvement,
         }
 
 
@@ -322,6 +391,7 @@ class Progress:
     island_best: dict[int, float | None] = field(default_factory=dict)
     island_evals: Counter = field(default_factory=Counter)
     migrations: int = 0
+    resets: int = 0
     verdicts: list[str] = field(default_factory=list)
     stop_reason: str = ""
 
@@ -386,7 +456,9 @@ class Evolution:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        self.archive = ArchiveActor.options(scheduling_strategy=here).remote(str(self.db_path), self.run_id)
+        self.archive = ArchiveActor.options(scheduling_strategy=here).remote(
+            str(self.db_path), self.run_id
+        )
         self.workers = workers = [
             EvaluatorActor.options(num_cpus=sb["cpus_per_worker"]).remote(
                 self.problem_ref, sb.get("timeout_s")
@@ -394,6 +466,16 @@ class Evolution:
             for _ in range(int(sb["workers"]))
         ]
         self.pool = EvaluatorPool.remote(workers)
+        self._lit_pending = None
+        self._lit_next: int | None = None
+        self._last_reset: dict[int, int] = {}
+        self.literature = LiteratureActor.remote(
+            self.problem_ref,
+            str(self.db_path),
+            self.run_id,
+            self.archive,
+            self.cfg.get("literature") or {},
+        )
         self.islands = [
             IslandActor.remote(i, self.problem_ref, self.cfg, self.pool, self.archive)
             for i in range(int(self.cfg["search"]["islands"]))
@@ -434,6 +516,7 @@ class Evolution:
             _features(ev, code),
             ev["feedback"],
         )
+        self.seed_member = member.to_dict()
         ray.get([isl.add.remote(member.to_dict()) for isl in self.islands])
         self._note_result(
             {
@@ -446,44 +529,62 @@ class Evolution:
         )
 
     def _restore(self, db: Database) -> None:
-        """Rebuild island populations from the database of an interrupted run."""
-        progs = db.programs(self.run_id, "valid = 1", order="fitness DESC, seq ASC")
+        """Rebuild each island by replaying its history from the database in recorded order:
+        its own valid children, the migrants it accepted, and its evaluation count."""
+        rows = db.programs(self.run_id, "status != 'rejected'", order="seq")
+        progs = [p for p in rows if p["valid"]]
         by_id = {p["id"]: p for p in progs}
-        cap = int(self.cfg["search"]["population_size"])
-        per_island: dict[int, list[dict]] = {i: [] for i in range(len(self.islands))}
         seeds = [p for p in progs if p["mode"] == "seed"]
-        for p in progs:
-            if (
-                p["island"] is not None
-                and p["island"] in per_island
-                and len(per_island[p["island"]]) < cap
-            ):
-                per_island[p["island"]].append(p)
-        for row in db.db.execute(
-            "SELECT to_island, program_id FROM migrations WHERE run_id = ? ORDER BY id",
-            [self.run_id],
-        ).fetchall():
-            if row[0] in per_island and row[1] in by_id:
-                per_island[row[0]].append(by_id[row[1]])
-        calls = []
-        for i, isl in enumerate(self.islands):
-            for p in seeds + per_island[i]:
-                m = Member(
-                    p["id"],
-                    p["code"],
-                    p["code_hash"],
-                    p["score"],
-                    p["fitness"],
-                    p["metrics"],
-                    _features({"features": p["features"], "metrics": p["metrics"]}, p["code"]),
-                    p["feedback"],
-                    p["generation"],
-                    i,
-                )
-                calls.append(isl.add.remote(m.to_dict()))
-        ray.get(calls)
         if not seeds:
             raise RunError(f"{self.db_path} has no valid seed program to resume from")
+
+        def member(p: dict[str, Any], island: int) -> dict[str, Any]:
+            feats = _features({"features": p["features"], "metrics": p["metrics"]}, p["code"])
+            return Member(
+                p["id"],
+                p["code"],
+                p["code_hash"],
+                p["score"],
+                p["fitness"],
+                p["metrics"],
+                feats,
+                p["feedback"],
+                p["generation"],
+                island,
+            ).to_dict()
+
+        n = len(self.islands)
+        timeline: list[tuple[float, int, str, dict | None]] = []
+        for p in rows:
+            isl = p["island"]
+            if isl is None or not 0 <= isl < n:
+                continue
+            timeline.append((p["created_at"], isl, "eval", None))
+            if p["valid"]:
+                timeline.append((p["created_at"], isl, "add", p))
+        for to_island, pid, at in db.db.execute(
+            "SELECT to_island, program_id, created_at FROM migrations WHERE run_id = ? ORDER BY id",
+            [self.run_id],
+        ).fetchall():
+            if 0 <= to_island < n and pid in by_id:
+                timeline.append((at, to_island, "migrant", by_id[pid]))
+        for island, ids, at in db.db.execute(
+            "SELECT island, program_ids, created_at FROM resets WHERE run_id = ? ORDER BY id",
+            [self.run_id],
+        ).fetchall():
+            members = [by_id[i] for i in json.loads(ids) if i in by_id]
+            if 0 <= island < n and members:
+                timeline.append((at, island, "reset", {"members": members}))
+        timeline.sort(key=lambda t: t[0])
+        events: dict[int, list] = {i: [("add", member(seeds[0], i))] for i in range(n)}
+        for _, isl, kind, p in timeline:
+            if kind == "reset":
+                events[isl].append((kind, {"members": [member(x, isl) for x in p["members"]]}))
+            else:
+                events[isl].append((kind, None if p is None else member(p, isl)))
+        ray.get([isl.restore.remote(events[i]) for i, isl in enumerate(self.islands)])
+        self.seed_member = member(seeds[0], 0)
+        progs.sort(key=lambda p: (-p["fitness"], p["seq"]))
         best = progs[0]
         self.progress.seed_score = seeds[0]["score"]
         self.progress.evaluations = db.evaluations(self.run_id)
@@ -521,39 +622,30 @@ class Evolution:
                 self._literature_check(r["program_id"])
 
     def _literature_check(self, program_id: int) -> None:
-        lit = self.cfg.get("literature") or {}
-        if not lit.get("enabled", True):
+        """Queue a check of a new best. While one check runs, later new bests replace each other
+        in the queue: the checker always gets to the newest best, never to a stale one."""
+        if not (self.cfg.get("literature") or {}).get("enabled", True):
+            return
+        if self._lit_pending is None:
+            self._lit_pending = self.literature.check.remote(program_id)
+        else:
+            self._lit_next = program_id
+
+    def _poll_literature(self, wait: float = 0.0) -> None:
+        if self._lit_pending is None:
+            return
+        done, _ = ray.wait([self._lit_pending], timeout=wait)
+        if not done:
             return
         try:
-            from evolve import literature
-        except ImportError:
-            return
-        if not hasattr(literature, "check_program"):
-            return
-        try:
-            options = {"timeout": lit.get("llm_timeout_s", 60.0)}
-            if lit.get("llm_api_base"):
-                options["api_base"] = lit["llm_api_base"]
-            if lit.get("llm_api_key_env") and os.environ.get(lit["llm_api_key_env"]):
-                options["api_key"] = os.environ[lit["llm_api_key_env"]]
-            verdict = literature.check_program(
-                self.problem,
-                self.db_path,
-                self.run_id,
-                program_id,
-                llm=lit.get("llm"),
-                llm_options=options if lit.get("llm") else None,
-            )
-        except Exception as exc:  # the check must never stop a run; record why it failed
-            log.exception("literature check failed")
-            verdict = {
-                "status": "error",
-                "problem": self.problem.name,
-                "message": f"check failed: {exc}",
-            }
-        ray.get(self.archive.record_literature_check.remote(program_id, verdict))
-        if verdict.get("message"):
-            self.progress.verdicts.append(verdict["message"])
+            verdict = ray.get(self._lit_pending)
+            if verdict.get("message"):
+                self.progress.verdicts.append(verdict["message"])
+        except ray.exceptions.RayError as exc:
+            log.error("literature check failed: %s", exc)
+        self._lit_pending = None
+        if self._lit_next is not None:
+            self._lit_pending, self._lit_next = self.literature.check.remote(self._lit_next), None
 
     def _budget_left(self, in_flight: int) -> bool:
         b, p = self.cfg["budget"], self.progress
@@ -585,7 +677,7 @@ class Evolution:
             if b is None:
                 continue
             dst = (i + 1) % n
-            if ray.get(self.islands[dst].add.remote(b)):
+            if ray.get(self.islands[dst].accept_migrant.remote(b)):
                 ray.get(self.archive.record_migration.remote(i, dst, b["id"]))
                 self.progress.migrations += 1
 
@@ -630,8 +722,13 @@ class Evolution:
                 if interval > 0 and self.progress.evaluations >= next_migration:
                     self._migrate()
                     next_migration = self.progress.evaluations + interval
+                self._poll_literature()
                 if self.view is not None:
                     self.view.update(self.progress)
+            # The newest best is always checked before the run ends.
+            deadline = time.monotonic() + 300
+            while self._lit_pending is not None and time.monotonic() < deadline:
+                self._poll_literature(wait=1.0)
         except KeyboardInterrupt:
             status = "interrupted"
             self.progress.stop_reason = "interrupted by the user; resume with resume=" + str(
@@ -644,9 +741,28 @@ class Evolution:
                 ray.get(self.archive.finish.remote(status))
             except Exception:  # the database already holds every counted evaluation
                 log.exception("could not record the final island state")
-            for a in [*self.islands, self.pool, *self.workers, self.archive]:
+            for a in [*self.islands, self.pool, *self.workers, self.literature, self.archive]:
                 ray.kill(a)
         return self.progress
+
+    def _maybe_reset(self, island: int, since_improvement: int) -> None:
+        """Re-seed an island that has gone `search.stagnation_reset` evaluations without
+        improving, with the seed program and the run's best so far."""
+        n = int(self.cfg["search"].get("stagnation_reset") or 0)
+        if n <= 0 or since_improvement < n:
+            return
+        last = self._last_reset.get(island)
+        if last is not None and self.progress.evaluations - last < n:
+            return
+        bests = [b for b in ray.get([isl.best.remote() for isl in self.islands]) if b]
+        members = [self.seed_member] + ([max(bests, key=lambda b: b["fitness"])] if bests else [])
+        ray.get(self.islands[island].reset.remote(members))
+        ray.get(self.archive.record_reset.remote(island, [m["id"] for m in members]))
+        self._last_reset[island] = self.progress.evaluations
+        self.progress.resets += 1
+        log.info(
+            "island %d reset after %d evaluations without improvement", island, since_improvement
+        )
 
     def _absorb(self, r: dict[str, Any]) -> None:
         p = self.progress
@@ -658,4 +774,5 @@ class Evolution:
         if r.get("counted"):
             p.evaluations += 1
             p.island_evals[r["island"]] += 1
+            self._maybe_reset(r["island"], int(r.get("since_improvement") or 0))
         self._note_result(r)

@@ -56,3 +56,23 @@ def test_unknown_problem_is_one_line_error(capsys, tmp_path):
     rc = main(["run", "problem=erdos/nope", f"runs_dir={tmp_path}"])
     err = capsys.readouterr().err
     assert rc == 2 and "erdos/nope" in err and "Traceback" not in err
+
+
+def test_stagnant_islands_are_reset_and_recorded(ray_session, tmp_path):
+    # hill_climb with a tiny patience: some island is bound to go 3 evaluations without improving.
+    run_dir = _run(
+        tmp_path,
+        "budget.evaluations=60",
+        "search.islands=2",
+        "search.selection=hill_climb",
+        "search.stagnation_reset=3",
+        "search.in_flight_per_island=1",
+        "sandbox.workers=1",
+        "seed=1",
+    )
+    db = sqlite3.connect(run_dir / "evolve.db")
+    resets = db.execute("SELECT island, program_ids FROM resets").fetchall()
+    assert resets, "no island was reset"
+    seed_id = db.execute("SELECT id FROM programs WHERE mode = 'seed'").fetchone()[0]
+    for _, ids in resets:
+        assert seed_id in __import__("json").loads(ids)

@@ -164,6 +164,11 @@ class Database:
             pk="id",
             if_not_exists=True,
         )
+        db["resets"].create(
+            {"id": int, "run_id": str, "island": int, "program_ids": str, "created_at": float},
+            pk="id",
+            if_not_exists=True,
+        )
         db["literature_checks"].create(
             {
                 "id": int,
@@ -283,6 +288,16 @@ class Database:
                 "from_island": from_island,
                 "to_island": to_island,
                 "program_id": program_id,
+                "created_at": time.time(),
+            }
+        )
+
+    def record_reset(self, run_id: str, island: int, program_ids: list[int]) -> None:
+        self.db["resets"].insert(
+            {
+                "run_id": run_id,
+                "island": island,
+                "program_ids": _json(program_ids),
                 "created_at": time.time(),
             }
         )

@@ -52,7 +52,7 @@ def render(p: Progress) -> Group:
         fails.add_row(f"[{style}]{status}[/{style}]" if style else status, str(n))
     side = Table.grid(padding=(0, 4))
     side.add_row(islands, fails)
-    llm = f"LLM calls {p.llm_calls} (errors {p.llm_errors}), cost ${p.cost_usd:.4f}, migrations {p.migrations}"
+    llm = f"LLM calls {p.llm_calls} (errors {p.llm_errors}), cost ${p.cost_usd:.4f}, migrations {p.migrations}, island resets {p.resets}"
     parts = [head, side, llm]
     if p.verdicts:
         parts.append(f"literature: {p.verdicts[-1]}")
