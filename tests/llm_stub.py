@@ -168,6 +168,12 @@ def _chunks(b: Behaviour, model: str, n_calls: int) -> Iterator[dict[str, Any]]:
     }
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog (5) drops connections beyond a handful in flight
+    # (the client's SYN is retried a second later); concurrency tests need many more.
+    request_queue_size = 256
+
+
 class StubLLM:
     """The server; a context manager that starts it on enter and stops it on exit."""
 
@@ -208,7 +214,7 @@ class StubLLM:
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> StubLLM:
-        self._server = ThreadingHTTPServer((self.host, 0), self._handler_class())
+        self._server = _Server((self.host, 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="llm-stub", daemon=True

@@ -1,0 +1,116 @@
+"""Real runs through the engine (Ray, sandbox, SQLite) with the LLM layer on real HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import SECRET
+from llm_stub import StubLLM, garbage, rate_limited, reply, server_error, truncated
+
+from evolve.cli import main
+from evolve.mutation.replay import export_replay
+
+pytestmark = pytest.mark.slow
+
+
+def _edit(k: int) -> str:
+    """A valid SEARCH/REPLACE edit of every min_overlap program this run can make: it inserts
+    a different row of heights after the array's opening line, which every child keeps."""
+    a, b = 0.30 + 0.01 * k, 0.70 - 0.01 * k
+    return (
+        f"Idea {k}: add two steps.\n\n<<<<<<< SEARCH\n    h = np.array([\n=======\n"
+        f"    h = np.array([\n        {a:.2f}, {b:.2f},\n>>>>>>> REPLACE\n"
+    )
+
+
+def _run_dir(runs: Path) -> Path:
+    (run_dir,) = [p for p in (runs / "erdos-min_overlap").iterdir() if p.is_dir()]
+    return run_dir
+
+
+def test_run_against_an_openai_compatible_server(ray_session, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    failures = [
+        rate_limited(retry_after=0.2),  # retried after Retry-After, then answered
+        server_error(500),  # retried
+        garbage(),  # retried
+        truncated("<<<<<<< SEARCH\n    h = np.array([\n====="),  # recorded, edit rejected
+        reply("I would rather not change anything."),  # no edit: rejected
+    ]
+    answers = [reply(_edit(k), prompt_tokens=900, completion_tokens=60) for k in range(60)]
+    with StubLLM(default=reply(_edit(99))) as stub:
+        stub.script(*failures, *answers)
+        rc = main(
+            [
+                "run",
+                f"runs_dir={tmp_path}",
+                "report.live=false",
+                "budget.evaluations=20",
+                "llm=openai",
+                "llm.model=openai/stub",
+                f"llm.api_base=http://127.0.0.1:{stub.port}/v1",
+                "llm.backoff_s=0.05",
+                "literature.enabled=false",
+                "llm.input_cost_per_mtok=2.0",
+                "llm.output_cost_per_mtok=8.0",
+            ]
+        )
+        assert rc == 0
+        assert stub.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+    run_dir = _run_dir(tmp_path)
+    db = sqlite3.connect(run_dir / "evolve.db")
+    db.row_factory = sqlite3.Row
+    calls = [dict(r) for r in db.execute("SELECT * FROM llm_calls ORDER BY id")]
+    assert len(calls) >= 19 and {c["model"] for c in calls} == {"openai/stub"}
+    answered = [c for c in calls if c["response"]]
+    assert all(c["prompt_tokens"] > 0 and c["completion_tokens"] > 0 for c in answered)
+    for c in answered:  # dollars from the configured prices, per call
+        want = (c["prompt_tokens"] * 2.0 + c["completion_tokens"] * 8.0) / 1e6
+        assert c["cost_usd"] == pytest.approx(want)
+    assert sum(c["attempts"] for c in calls) >= len(calls) + 3  # the 429, 500 and garbage
+    assert any(c["error"] == "truncated: finish_reason=length" for c in calls)
+    # Programs: 20 counted evaluations, and rejected answers recorded with the reason.
+    counted = db.execute("SELECT COUNT(*) FROM programs WHERE status != 'rejected'").fetchone()
+    assert counted[0] == 20
+    reasons = [r[0] for r in db.execute("SELECT reason FROM programs WHERE status='rejected'")]
+    assert any(r.startswith("malformed") for r in reasons)
+    assert any(r.startswith("no_edit") for r in reasons)
+    best = db.execute("SELECT MIN(score) FROM programs WHERE valid = 1").fetchone()[0]
+    assert best is not None
+    # The key appears in no table, nor in the saved config or the log.
+    for table in ("llm_calls", "programs", "runs"):
+        for row in db.execute(f"SELECT * FROM {table}"):
+            assert SECRET not in json.dumps([str(v) for v in row])
+    for f in run_dir.rglob("*"):
+        if f.is_file() and f.suffix in (".yaml", ".log", ".py", ".json", ".txt", ".html"):
+            assert SECRET not in f.read_text(errors="replace"), f
+
+
+def test_replay_of_a_local_run_reproduces_it(ray_session, tmp_path):
+    common = [
+        "report.live=false",
+        "budget.evaluations=6",
+        "search.islands=1",
+        "search.in_flight_per_island=1",
+        "seed=7",
+        "literature.enabled=false",
+    ]
+    assert main(["run", f"runs_dir={tmp_path / 'a'}", "llm=local", *common]) == 0
+    first = _run_dir(tmp_path / "a")
+    calls = tmp_path / "calls.jsonl"
+    assert export_replay(first / "evolve.db", calls) >= 5
+    replay = ["llm=replay", f"llm.replay_file={calls}", "llm.diff_probability=1.0"]
+    assert main(["run", f"runs_dir={tmp_path / 'b'}", *replay, *common]) == 0
+    second = _run_dir(tmp_path / "b")
+
+    def programs(run: Path) -> list[tuple]:
+        db = sqlite3.connect(run / "evolve.db")
+        return db.execute("SELECT code_hash, status, score FROM programs ORDER BY id").fetchall()
+
+    assert programs(first) == programs(second)
+    db = sqlite3.connect(second / "evolve.db")
+    assert db.execute("SELECT COUNT(*) FROM llm_calls WHERE error IS NOT NULL").fetchone()[0] == 0
+    assert {r[0] for r in db.execute("SELECT model FROM llm_calls")} == {"evolve-replay/strict"}
