@@ -103,6 +103,11 @@ def cost_usd(spec: ModelSpec, response: Any, pt: int, ct: int) -> float:
         ) / 1e6
     if spec.model.split("/", 1)[0] in (local.PROVIDER, replay.PROVIDER):
         return 0.0
+    # litellm has already priced the response for its own logging: reuse that (it costs
+    # milliseconds of CPU per call to compute again).
+    hidden = getattr(response, "_hidden_params", None) or {}
+    if hidden.get("response_cost"):
+        return float(hidden["response_cost"])
     try:
         # Price by the configured model string: a server may answer with another name.
         return float(litellm.completion_cost(completion_response=response, model=spec.model) or 0.0)

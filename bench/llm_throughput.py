@@ -1,0 +1,176 @@
+"""LLM throughput: completions per second through `LLMClient.acomplete` against a stub server.
+
+The stub (tests/llm_stub.py, in its own process so it does not share our GIL) answers every
+request after a fixed delay; the ideal rate at concurrency c is c / delay. Also prints the
+engine's own CPU per iteration (prompt build, parse and apply the answer, hash, diff, record)
+and, with --engine, evaluations per second of real runs through the engine.
+
+    python bench/llm_throughput.py                 # client at concurrency 1, 8, 64
+    python bench/llm_throughput.py --engine        # plus engine runs (slow: Ray start-up)
+
+Prints figures only; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+KEY = "sk-bench-0000000000000000"
+
+
+def _edit(k: int) -> str:
+    a, b = 0.30 + (k % 40) * 0.01, 0.70 - (k // 40 % 40) * 0.01
+    return (
+        f"Idea {k}.\n\n<<<<<<< SEARCH\n    h = np.array([\n=======\n"
+        f"    h = np.array([\n        {a:.2f}, {b:.2f},\n>>>>>>> REPLACE\n"
+    )
+
+
+def _serve(delay: float, answers: int, q) -> None:
+    from llm_stub import StubLLM, slow
+
+    stub = StubLLM(default=slow(delay, _edit(0))).start()
+    stub.script(*[slow(delay, _edit(k)) for k in range(1, answers)])
+    q.put(stub.port)
+    while True:
+        time.sleep(3600)
+
+
+def start_stub(delay: float, answers: int = 1) -> tuple[mp.Process, str]:
+    q = mp.get_context("spawn").Queue()
+    proc = mp.get_context("spawn").Process(target=_serve, args=(delay, answers, q), daemon=True)
+    proc.start()
+    return proc, f"http://127.0.0.1:{q.get(timeout=60)}/v1"
+
+
+async def _client_rate(client, concurrency: int, n: int) -> tuple[float, float]:
+    spec = client.models[0]
+    msgs = [{"role": "user", "content": "improve it"}]
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            r = await client.acomplete(spec, msgs, seed=i)
+            if r.text is None:
+                raise RuntimeError(r.error)
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*[one(i) for i in range(n)])
+    return n / (time.perf_counter() - t0), (time.process_time() - cpu0) / n
+
+
+def bench_client(delay: float, levels: list[int]) -> None:
+    from evolve.mutation.client import LLMClient, ModelSpec
+
+    proc, api_base = start_stub(delay)
+    try:
+        os.environ["OPENAI_API_KEY"] = KEY
+        spec = ModelSpec("openai/stub", api_base=api_base, api_key_env="OPENAI_API_KEY")
+        client = LLMClient([spec], timeout_s=30.0, max_retries=0)
+        asyncio.run(_client_rate(client, 1, 2))  # warm-up: litellm loads lazily
+        print(f"LLMClient.acomplete, stub delay {delay * 1000:.0f} ms")
+        print(f"{'concurrency':>11} {'calls/s':>9} {'ideal':>7} {'% ideal':>8} {'CPU ms/call':>12}")
+        for c in levels:
+            n = max(20, 5 * c)
+            rate, cpu = asyncio.run(_client_rate(client, c, n))
+            ideal = c / delay
+            print(
+                f"{c:>11} {rate:>9.1f} {ideal:>7.1f} {100 * rate / ideal:>7.0f}% {cpu * 1e3:>12.2f}"
+            )
+    finally:
+        proc.kill()
+
+
+def bench_engine_cpu(n: int = 300) -> None:
+    """The engine's own work per iteration, without the LLM wait or the evaluation."""
+    import evolve
+    from evolve.mutation.client import CallResult
+    from evolve.mutation.prompts import ParentView, build_messages
+    from evolve.program import apply_response, code_hash, unified_diff
+
+    problem = evolve.load_problem("erdos/min_overlap")
+    parent = ParentView(problem.initial_code, 0.5, {"bound": 0.5}, "ok " * 100)
+    insp = [ParentView(problem.initial_code, 0.49), ParentView(problem.initial_code, 0.48)]
+    parts = {"prompt": 0.0, "parse+apply": 0.0, "hash+diff": 0.0, "record": 0.0}
+    for k in range(n):
+        t0 = time.process_time()
+        msgs = build_messages(problem, parent, insp, "diff")
+        t1 = time.process_time()
+        child, _ = apply_response(problem.initial_code, _edit(k))
+        t2 = time.process_time()
+        code_hash(child), unified_diff(problem.initial_code, child)
+        t3 = time.process_time()
+        CallResult("m", _edit(k)).record("\n\n".join(m["content"] for m in msgs))
+        t4 = time.process_time()
+        for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            parts[key] += dt
+    total = sum(parts.values())
+    print(f"\nengine CPU per iteration (mean of {n}): {total / n * 1e3:.2f} ms")
+    for key, v in parts.items():
+        print(f"  {key:<12} {v / n * 1e3:.3f} ms")
+
+
+def bench_engine(delay: float, levels: list[int], evaluations: int) -> None:
+    from evolve.cli import main
+
+    proc, api_base = start_stub(delay, answers=4000)
+    os.environ["OPENAI_API_KEY"] = KEY
+    print(f"\nengine runs (1 island, min_overlap, stub delay {delay * 1000:.0f} ms)")
+    print(f"{'in flight':>9} {'evals/s':>8} {'ideal':>7} {'% ideal':>8}")
+    try:
+        for c in levels:
+            with tempfile.TemporaryDirectory() as tmp:
+                rc = main(
+                    [
+                        "run",
+                        f"runs_dir={tmp}",
+                        "report.live=false",
+                        f"budget.evaluations={evaluations}",
+                        "search.islands=1",
+                        f"search.in_flight_per_island={c}",
+                        "literature.enabled=false",
+                        "llm=openai",
+                        "llm.model=openai/stub",
+                        f"llm.api_base={api_base}",
+                        "llm.diff_probability=1.0",
+                    ]
+                )
+                (db_path,) = Path(tmp).rglob("evolve.db")
+                db = sqlite3.connect(db_path)
+                ts = [r[0] for r in db.execute("SELECT created_at FROM llm_calls ORDER BY id")]
+                n = len(ts)
+                rate = (n - 1) / (ts[-1] - ts[0]) if n > 1 else float("nan")
+                ideal = c / delay
+                print(f"{c:>9} {rate:>8.1f} {ideal:>7.1f} {100 * rate / ideal:>7.0f}%  (rc={rc})")
+    finally:
+        proc.kill()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--delay", type=float, default=0.2, help="stub answer delay in seconds")
+    ap.add_argument("--levels", default="1,8,64", help="concurrency levels")
+    ap.add_argument("--engine", action="store_true", help="also time real engine runs")
+    ap.add_argument("--evaluations", type=int, default=60, help="per engine run")
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    bench_client(args.delay, levels)
+    bench_engine_cpu()
+    if args.engine:
+        bench_engine(args.delay, [c for c in levels if c <= 8], args.evaluations)
+
+
+if __name__ == "__main__":
+    main()
