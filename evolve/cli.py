@@ -188,6 +188,46 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_problem(args: argparse.Namespace) -> int:
+    from evolve.scaffold import new_problem
+
+    folder = new_problem(args.name, Path(args.dir))
+    console.print(f"created the problem plug-in {args.name!r} in {folder.parent}")
+    console.print(f"  edit {folder}/problem.yaml, initial.py, evaluator.py, known.yaml")
+    console.print(f"  check it:  evolve check-problem {folder}")
+    console.print(f"  evolve it: evolve run problem=custom problem.name={folder}")
+    console.print(f"  publish:   pip install {folder.parent}  (entry point evolve.problems)")
+    return 0
+
+
+def cmd_check_problem(args: argparse.Namespace) -> int:
+    from evolve.scaffold import check_problem
+
+    checks = check_problem(args.path)
+    for c in checks:
+        mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
+        console.print(f"{mark} {c.name}: {c.detail}", highlight=False)
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        err_console.print(f"[red]error:[/red] {len(failed)} check(s) failed: {', '.join(failed)}")
+        return 1
+    console.print("all checks passed")
+    return 0
+
+
+def cmd_replay_export(args: argparse.Namespace) -> int:
+    from evolve.mutation.replay import export_replay
+
+    src = Path(args.run)
+    db = src if src.suffix == ".db" else src / "evolve.db"
+    if not db.exists():
+        raise UsageError(f"no run database at {db}; give a run folder made by `evolve run`")
+    n = export_replay(db, Path(args.output), run_id=args.run_id)
+    console.print(f"wrote {n} recorded LLM calls to {args.output}")
+    console.print(f"replay them: evolve run llm=replay llm.replay_file={args.output}")
+    return 0
+
+
 def cmd_literature(argv: list[str]) -> int:
     try:
         from evolve.literature import literature_main
@@ -268,6 +308,15 @@ def _run_job_inner(cfg) -> None:
     else:
         run_dir = Path(hc.runtime.output_dir)
     config_mod.validate(cfg_dict)
+    llm = cfg_dict["llm"]
+    for name in sorted(
+        {m.get("api_key_env") for m in llm.get("ensemble") or []} | {llm.get("api_key_env")}
+    ):
+        if name and not os.environ.get(name):
+            raise UsageError(
+                f"llm={llm.get('name')} reads its API key from ${name}, which is not set: "
+                f"export {name}=... (or run offline with llm=local)"
+            )
     run_dir.mkdir(parents=True, exist_ok=True)
     from omegaconf import OmegaConf as OC
 
@@ -392,6 +441,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5)
     p.set_defaults(func=cmd_show)
     p = sub.add_parser(
+        "replay-export", help="write a run's LLM calls to a JSONL file for llm=replay"
+    )
+    p.add_argument("run", help="run folder (or its evolve.db)")
+    p.add_argument("output", help="the .jsonl file to write")
+    p.add_argument("--run-id", default=None)
+    p.set_defaults(func=cmd_replay_export)
+    p = sub.add_parser("new-problem", help="create a problem plug-in from the template")
+    p.add_argument("name", help="the problem's name, e.g. my_points")
+    p.add_argument("--dir", default=".", help="where to create it (default: here)")
+    p.set_defaults(func=cmd_new_problem)
+    p = sub.add_parser(
+        "check-problem", help="check a problem plug-in: loads, seed runs, verify agrees"
+    )
+    p.add_argument("path", help="a problem folder, built-in name or plug-in name")
+    p.set_defaults(func=cmd_check_problem)
+    p = sub.add_parser(
         "report", help="leaderboard of the runs under a folder (table, md, csv, json)"
     )
     p.add_argument(
@@ -428,7 +493,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0 if not argv else 2
         return args.func(args)
-    except (UsageError, ProblemError, DatabaseError, ValueError, FileNotFoundError) as exc:
+    except (
+        UsageError,
+        ProblemError,
+        DatabaseError,
+        ValueError,
+        FileNotFoundError,
+    ) as exc:  # ScaffoldError too
         if debug:
             raise
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)

@@ -156,5 +156,8 @@ def validate(cfg: dict[str, Any]) -> None:
         raise ValueError("sandbox.workers must be at least 1")
     if not cfg["llm"]["model"] and not cfg["llm"]["ensemble"]:
         raise ValueError("llm.model is empty; give a litellm model string or an llm.ensemble")
+    from evolve.mutation.client import check_config
+
+    check_config(cfg["llm"])
     if not 0.0 <= cfg["llm"]["diff_probability"] <= 1.0:
         raise ValueError("llm.diff_probability must be between 0 and 1")

@@ -85,6 +85,9 @@ class ArchiveActor:
     def record_reset(self, island: int, program_ids: list[int]) -> None:
         self.db.record_reset(self.run_id, island, program_ids)
 
+    def record_elites(self, island: int, cells: list[dict[str, Any]]) -> None:
+        self.db.record_elites(self.run_id, island, cells)
+
     def record_islands(self, states: list[dict[str, Any]]) -> None:
         for s in states:
             self.db.record_island(self.run_id, s)
@@ -249,6 +252,13 @@ class IslandActor:
     def best(self) -> dict[str, Any] | None:
         return self.island.best.to_dict() if self.island.best else None
 
+    def elites(self) -> list[dict[str, Any]]:
+        """The MAP-Elites grid: one row per occupied cell."""
+        return [
+            {"cell": ",".join(map(str, cell)), "program_id": m.id, "fitness": m.fitness}
+            for cell, m in self.island.grid.cells.items()
+        ]
+
     def state(self) -> dict[str, Any]:
         return self.island.state()
 
@@ -267,9 +277,12 @@ class IslandActor:
             mode,
         )
         spec = self.client.choose(rng)
-        call = await self.client.acomplete(spec, messages, seed=rng.getrandbits(31))
+        call_seed = rng.getrandbits(31)
+        call = await self.client.acomplete(spec, messages, seed=call_seed)
         prompt_text = "\n\n".join(m["content"] for m in messages)
-        call_id = await self.archive.record_llm_call.remote(self.id, call.record(prompt_text))
+        call_id = await self.archive.record_llm_call.remote(
+            self.id, {**call.record(prompt_text), "seed": call_seed}
+        )
         base = {
             "island": self.id,
             "generation": parent.generation + 1,
@@ -282,7 +295,7 @@ class IslandActor:
             "island": self.id,
             "model": spec.model,
             "cost_usd": call.cost_usd,
-            "llm_error": bool(call.error),
+            "llm_error": call.text is None,
         }
         if call.text is None:
             return {**summary, "status": "llm_error", "counted": False, "reason": call.error}
@@ -476,8 +489,18 @@ class Evolution:
             self.archive,
             self.cfg.get("literature") or {},
         )
+        # Island actors call the LLM: give them the key variables the config names (values
+        # travel in Ray's runtime env, never into the database, logs or child programs).
+        llm = self.cfg["llm"]
+        key_names = {m.get("api_key_env") for m in (llm.get("ensemble") or [])} | {
+            llm.get("api_key_env")
+        }
+        env = {k: os.environ[k] for k in key_names if k and os.environ.get(k)}
+        island_opts = {"runtime_env": {"env_vars": env}} if env else {}
         self.islands = [
-            IslandActor.remote(i, self.problem_ref, self.cfg, self.pool, self.archive)
+            IslandActor.options(**island_opts).remote(
+                i, self.problem_ref, self.cfg, self.pool, self.archive
+            )
             for i in range(int(self.cfg["search"]["islands"]))
         ]
 
@@ -668,6 +691,13 @@ class Evolution:
             return False
         return True
 
+    def _record_grids(self) -> None:
+        """Write each island's state and MAP-Elites cells (at migrations and at the end)."""
+        states = ray.get([isl.state.remote() for isl in self.islands])
+        grids = ray.get([isl.elites.remote() for isl in self.islands])
+        ray.get(self.archive.record_islands.remote(states))
+        ray.get([self.archive.record_elites.remote(i, cells) for i, cells in enumerate(grids)])
+
     def _migrate(self) -> None:
         n = len(self.islands)
         if n < 2:
@@ -721,6 +751,7 @@ class Evolution:
                     self._absorb(ray.get(ref))
                 if interval > 0 and self.progress.evaluations >= next_migration:
                     self._migrate()
+                    self._record_grids()
                     next_migration = self.progress.evaluations + interval
                 self._poll_literature()
                 if self.view is not None:
@@ -736,8 +767,7 @@ class Evolution:
             )
         finally:
             try:
-                states = ray.get([isl.state.remote() for isl in self.islands])
-                ray.get(self.archive.record_islands.remote(states))
+                self._record_grids()
                 ray.get(self.archive.finish.remote(status))
             except Exception:  # the database already holds every counted evaluation
                 log.exception("could not record the final island state")

@@ -103,7 +103,9 @@ def test_wrong_output_name_is_reported_not_crashed(tmp_path):
 def test_bad_param_one_line(tmp_path):
     f = tmp_path / "g.json"
     f.write_text('{"marks": [0, 1, 3]}')
-    assert "no parameter" in one_line_error(evolve("score", "erdos/golomb", str(f), "--param", "m=3"))
+    assert "no parameter" in one_line_error(
+        evolve("score", "erdos/golomb", str(f), "--param", "m=3")
+    )
     r = evolve("score", "erdos/golomb", str(f), "--param", "n=3", "--json")
     assert json.loads(r.stdout)["score"] == 3
 

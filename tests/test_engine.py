@@ -76,3 +76,19 @@ def test_stagnant_islands_are_reset_and_recorded(ray_session, tmp_path):
     seed_id = db.execute("SELECT id FROM programs WHERE mode = 'seed'").fetchone()[0]
     for _, ids in resets:
         assert seed_id in __import__("json").loads(ids)
+
+
+def test_show_prints_bests_islands_and_lineage(ray_session, tmp_path, capsys):
+    run_dir = _run(tmp_path, "budget.evaluations=40", "seed=2")
+    db = sqlite3.connect(run_dir / "evolve.db")
+    cells = db.execute("SELECT island, cell, program_id FROM elites").fetchall()
+    assert {c[0] for c in cells} == {0, 1} and all(c[2] for c in cells)
+    best_id, best_score = db.execute(
+        "SELECT id, score FROM programs WHERE valid = 1 ORDER BY score ASC, seq ASC LIMIT 1"
+    ).fetchone()
+    capsys.readouterr()
+    assert main(["show", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"lineage of program {best_id}" in out
+    assert f"{best_score:.12g}"[:10] in out
+    assert "islands" in out

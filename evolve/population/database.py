@@ -127,6 +127,7 @@ class Database:
                 "cost_usd": float,
                 "latency_s": float,
                 "attempts": int,
+                "seed": int,
                 "error": str,
                 "created_at": float,
             },
@@ -291,6 +292,16 @@ class Database:
                 "created_at": time.time(),
             }
         )
+
+    def record_elites(self, run_id: str, island: int, cells: list[dict[str, Any]]) -> None:
+        """Replace an island's MAP-Elites cells with its current grid."""
+        with self.db.conn:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
+            self.db["elites"].insert_all(
+                [{"run_id": run_id, "island": island, **c} for c in cells],
+                pk=("run_id", "island", "cell"),
+            )
 
     def record_reset(self, run_id: str, island: int, program_ids: list[int]) -> None:
         self.db["resets"].insert(

@@ -85,6 +85,29 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
                 "-" if p["score"] is None else f"{p['score']:.12g}",
             )
         console.print(t)
+    costs = db.db.execute(
+        "SELECT model, island, COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+        "COALESCE(SUM(cost_usd), 0), SUM(error IS NOT NULL AND error != '') FROM llm_calls "
+        "WHERE run_id = ? GROUP BY model, island ORDER BY model, island",
+        [rid],
+    ).fetchall()
+    if costs:
+        t = Table(title="LLM calls by model and island")
+        for col in (
+            "model",
+            "island",
+            "calls",
+            "prompt tokens",
+            "completion tokens",
+            "cost $",
+            "errors",
+        ):
+            t.add_column(col)
+        for model, island, n, pt, ct, usd, errs in costs:
+            t.add_row(
+                str(model), str(island), str(n), str(pt), str(ct), f"{usd:.4f}", str(errs or 0)
+            )
+        console.print(t)
     checks = list(
         db.db["literature_checks"].rows_where("run_id = ?", [rid], order_by="id desc", limit=3)
     )

@@ -86,7 +86,7 @@ def test_rerun_giving_other_deterministic_outputs_is_not_confirmed(tiny):
 
 
 def test_rerun_timeout_is_not_confirmed(tmp_path):
-    from conftest import make_tiny_problem
+    from lit_helpers import make_tiny_problem
 
     folder = make_tiny_problem(tmp_path / "fast")
     text = (folder / "problem.yaml").read_text().replace("time_s: 20", "time_s: 1")
@@ -125,7 +125,7 @@ def test_exact_value_that_does_not_beat_is_decided_by_the_exact_value(tiny):
 
 
 def test_problem_without_verify_cannot_improve_and_says_why(tmp_path):
-    from conftest import make_tiny_problem
+    from lit_helpers import make_tiny_problem
 
     p = load_problem(make_tiny_problem(tmp_path / "noverify", verify=False))
     outs, ev = _run_once(p, DETERMINISTIC)

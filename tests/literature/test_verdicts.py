@@ -83,7 +83,7 @@ def test_unreferenced_for_an_instance_beyond_the_table():
 
 
 def test_unreferenced_without_known_yaml_or_catalogue_entry(tmp_path):
-    from conftest import make_tiny_problem
+    from lit_helpers import make_tiny_problem
 
     p = load_problem(make_tiny_problem(tmp_path / "bare", known=False))
     outs = {"x": np.arange(9)}

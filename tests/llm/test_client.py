@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import MESSAGES, SECRET, stub_client
+from llm_helpers import MESSAGES, SECRET, stub_client
 from llm_stub import garbage, rate_limited, reply, server_error, slow, truncated
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import litellm
 import pytest
-from conftest import MESSAGES, stub_client
+from llm_helpers import MESSAGES, stub_client
 from llm_stub import reply, server_error
 
 

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import SECRET
+from llm_helpers import SECRET
 from llm_stub import StubLLM, garbage, rate_limited, reply, server_error, truncated
 
 from evolve.cli import main

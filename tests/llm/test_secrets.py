@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from conftest import MESSAGES, SECRET, stub_client
+from llm_helpers import MESSAGES, SECRET, stub_client
 from llm_stub import reply, server_error
 
 from evolve.mutation.secrets import REDACTED, redact

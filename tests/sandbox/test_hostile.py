@@ -12,7 +12,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import GOOD, processes_named
+from sandbox_helpers import GOOD, processes_named
 
 from evolve.sandbox import SandboxRequest, default_sandbox, run
 

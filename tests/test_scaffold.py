@@ -1,0 +1,53 @@
+"""A new plug-in from the template checks out, and evolves through the real engine."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from evolve.cli import main
+from evolve.scaffold import ScaffoldError, check_problem, new_problem
+
+
+def test_new_problem_passes_every_check(tmp_path):
+    folder = new_problem("my_points", tmp_path)
+    assert (folder.parent / "pyproject.toml").read_text().count('"my_points" = "my_points"') == 1
+    checks = check_problem(folder)
+    assert [c.name for c in checks if not c.ok] == []
+    with pytest.raises(ScaffoldError):
+        new_problem("my_points", tmp_path)
+
+
+def test_check_problem_catches_a_broken_seed(tmp_path):
+    folder = new_problem("broken", tmp_path)
+    init = folder / "initial.py"
+    init.write_text(
+        init.read_text().replace("0.0, 1.0)", "-1.0, 2.0)").replace("jitter = 0.05", "jitter = 0.5")
+    )
+    bad = {c.name: c for c in check_problem(folder) if not c.ok}
+    assert "seed runs" in bad and "outside the unit square" in bad["seed runs"].detail
+    assert main(["check-problem", str(folder)]) == 1
+
+
+@pytest.mark.slow
+def test_plugin_evolves_with_the_engine(ray_session, tmp_path):
+    folder = new_problem("spread", tmp_path / "plugins")
+    runs = tmp_path / "runs"
+    assert (
+        main(
+            [
+                "run",
+                "problem=custom",
+                f"problem.name={folder}",
+                f"runs_dir={runs}",
+                "report.live=false",
+                "budget.evaluations=30",
+            ]
+        )
+        == 0
+    )
+    (db,) = runs.glob("*/*/evolve.db")
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT problem FROM runs").fetchone()[0] == "spread"
+    assert conn.execute("SELECT COUNT(*) FROM programs WHERE status = 'ok'").fetchone()[0] >= 10
