@@ -309,14 +309,17 @@ def _run_job_inner(cfg) -> None:
         run_dir = Path(hc.runtime.output_dir)
     config_mod.validate(cfg_dict)
     llm = cfg_dict["llm"]
-    for name in sorted(
-        {m.get("api_key_env") for m in llm.get("ensemble") or []} | {llm.get("api_key_env")}
-    ):
-        if name and not os.environ.get(name):
-            raise UsageError(
-                f"llm={llm.get('name')} reads its API key from ${name}, which is not set: "
-                f"export {name}=... (or run offline with llm=local)"
-            )
+    for m in llm.get("ensemble") or [llm]:
+        name = m.get("api_key_env")
+        if not name or os.environ.get(name):
+            continue
+        if m.get("api_base"):  # a local server (vLLM, llama.cpp) usually needs no key
+            err_console.print(f"note: ${name} is not set; {m.get('model')} at {m['api_base']} gets a placeholder key")
+            continue
+        raise UsageError(
+            f"llm={llm.get('name')} reads the API key of {m.get('model')} from ${name}, which is not "
+            f"set: export {name}=... (or run offline with llm=local)"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     from omegaconf import OmegaConf as OC
 

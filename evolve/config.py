@@ -129,12 +129,7 @@ class EvolveConfig:
 def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="evolve_schema", node=EvolveConfig)
-    cs.store(group="problem", name="schema", node=ProblemConfig)
-    cs.store(group="llm", name="schema", node=LLMConfig)
-    cs.store(group="search", name="schema", node=SearchConfig)
-    cs.store(group="sandbox", name="schema", node=SandboxConfig)
-    cs.store(group="cluster", name="schema", node=ClusterConfig)
-    cs.store(group="budget", name="schema", node=BudgetConfig)
+
 
 
 def validate(cfg: dict[str, Any]) -> None:

@@ -51,3 +51,26 @@ def test_plugin_evolves_with_the_engine(ray_session, tmp_path):
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT problem FROM runs").fetchone()[0] == "spread"
     assert conn.execute("SELECT COUNT(*) FROM programs WHERE status = 'ok'").fetchone()[0] >= 10
+
+
+@pytest.mark.slow
+def test_published_plugin_is_found_by_name(tmp_path):
+    """pip-install the template project; its entry point makes the problem loadable by name."""
+    import os
+    import subprocess
+    import sys
+
+    project = new_problem("pub_points", tmp_path / "src").parent
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(project)],
+        check=True, capture_output=True, timeout=300,
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    r = subprocess.run(
+        [sys.executable, "-m", "evolve.cli", "check-problem", "pub_points"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "all checks passed" in r.stdout
