@@ -58,7 +58,7 @@ class SearchConfig:
     islands: int = 2
     population_size: int = 40  # programs kept per island (MAP-Elites elites always stay)
     grid_bins: int = 6  # bins per feature dimension of each island's MAP-Elites grid
-    generic_features: list[str] = field(default_factory=lambda: ["code_length"])
+    generic_features: list[str] = field(default_factory=lambda: ["code_length", "eval_time"])
     selection: str = "tournament"  # tournament | proportional | power_law | hill_climb
     tournament_size: int = 3
     temperature: float = 0.3  # for proportional selection

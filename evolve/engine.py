@@ -424,7 +424,7 @@ def init_ray(cluster: dict[str, Any]) -> bool:
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": bool(cluster.get("log_to_driver", False)),
-        "logging_level": logging.WARNING,
+        "logging_level": logging.ERROR,  # Ray's start-up notices are not for the run's console
     }
     if cluster.get("address"):
         kwargs["address"] = cluster["address"]

@@ -92,7 +92,9 @@ class Problem:
     @cached_property
     def evaluator_module(self) -> ModuleType:
         """The trusted evaluator, imported from the problem folder (never a child's code)."""
-        digest = hashlib.sha1(str(self.path).encode()).hexdigest()[:10]
+        # Named by content, not location: numba's on-disk cache refers to the module by name,
+        # so a problem folder copied elsewhere (with its __pycache__) must keep the same name.
+        digest = hashlib.sha1((self.path / "evaluator.py").read_bytes()).hexdigest()[:12]
         mod_name = f"_evolve_problem_{digest}_evaluator"
         if mod_name in sys.modules:
             return sys.modules[mod_name]

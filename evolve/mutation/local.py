@@ -195,38 +195,12 @@ class LocalMutator(CustomLLM):
         model_response._hidden_params["local_latency_s"] = time.perf_counter() - t0
         return model_response
 
-    def completion(
-        self,
-        model,
-        messages,
-        api_base,
-        custom_prompt_dict,
-        model_response,
-        print_verbose,
-        encoding,
-        api_key,
-        logging_obj,
-        optional_params,
-        *args,
-        **kwargs,
-    ):  # noqa: D401
+    def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                   print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
         return self._answer(messages, optional_params or {}, model_response)
 
-    async def acompletion(
-        self,
-        model,
-        messages,
-        api_base,
-        custom_prompt_dict,
-        model_response,
-        print_verbose,
-        encoding,
-        api_key,
-        logging_obj,
-        optional_params,
-        *args,
-        **kwargs,
-    ):
+    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                          print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
         return self._answer(messages, optional_params or {}, model_response)
 
 

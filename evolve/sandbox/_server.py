@@ -128,8 +128,8 @@ class Server:
                         os.listdir(os.path.dirname(_HERE))
                         report["problems"].append("Landlock did not hide the evolve package")
                         report["landlock"] = False
-                    except PermissionError:
-                        pass
+                    except (PermissionError, FileNotFoundError):
+                        pass  # hidden: by Landlock, or by the private /tmp when it lives there
             except Exception as exc:  # noqa: BLE001 - reported to the parent
                 report = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             os.write(w, json.dumps(report).encode())
