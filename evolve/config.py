@@ -58,7 +58,9 @@ class SearchConfig:
     islands: int = 2
     population_size: int = 40  # programs kept per island (MAP-Elites elites always stay)
     grid_bins: int = 6  # bins per feature dimension of each island's MAP-Elites grid
-    generic_features: list[str] = field(default_factory=lambda: ["code_length", "eval_time"])
+    # code_length and eval_time are available; eval_time makes a run depend on machine timing,
+    # so it is off by default (runs reproduce from their seed).
+    generic_features: list[str] = field(default_factory=lambda: ["code_length"])
     selection: str = "tournament"  # tournament | proportional | power_law | hill_climb
     tournament_size: int = 3
     temperature: float = 0.3  # for proportional selection

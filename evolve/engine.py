@@ -747,8 +747,19 @@ class Evolution:
                     break
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
                 for ref in done:
-                    pending.pop(ref)
-                    self._absorb(ray.get(ref))
+                    island = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayActorError as exc:
+                        raise RunError(
+                            f"island {island}'s actor died ({type(exc).__name__}); everything counted is "
+                            f"in {self.db_path}: continue with `evolve run resume={self.run_dir}`"
+                        ) from exc
+                    except ray.exceptions.RayTaskError as exc:
+                        # A bug on our side in one iteration: logged and shown, never fatal.
+                        log.error("island %d: iteration failed: %s", island, exc)
+                        result = {"island": island, "status": "error", "counted": False}
+                    self._absorb(result)
                 if interval > 0 and self.progress.evaluations >= next_migration:
                     self._migrate()
                     self._record_grids()
@@ -760,6 +771,9 @@ class Evolution:
             deadline = time.monotonic() + 300
             while self._lit_pending is not None and time.monotonic() < deadline:
                 self._poll_literature(wait=1.0)
+        except RunError:
+            status = "failed"
+            raise
         except KeyboardInterrupt:
             status = "interrupted"
             self.progress.stop_reason = "interrupted by the user; resume with resume=" + str(
@@ -768,9 +782,12 @@ class Evolution:
         finally:
             try:
                 self._record_grids()
-                ray.get(self.archive.finish.remote(status))
-            except Exception:  # the database already holds every counted evaluation
+            except Exception:  # a dead island: the database already holds every counted child
                 log.exception("could not record the final island state")
+            try:
+                ray.get(self.archive.finish.remote(status))
+            except Exception:
+                log.exception("could not record the run's final status")
             for a in [*self.islands, self.pool, *self.workers, self.literature, self.archive]:
                 ray.kill(a)
         return self.progress

@@ -92,3 +92,48 @@ def test_show_prints_bests_islands_and_lineage(ray_session, tmp_path, capsys):
     assert f"lineage of program {best_id}" in out
     assert f"{best_score:.12g}"[:10] in out
     assert "islands" in out
+
+
+def _config(*overrides: str) -> dict:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from evolve import config as config_mod
+    from evolve.cli import _register_resolvers
+    from evolve.paths import conf_dir
+
+    config_mod.register()
+    _register_resolvers()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_a_dead_island_fails_the_run_cleanly_and_resume_continues(ray_session, tmp_path):
+    import ray
+
+    from evolve.engine import Evolution, RunError
+
+    class KillIslandAt:
+        def __init__(self, at: int) -> None:
+            self.at, self.evo = at, None
+
+        def update(self, progress) -> None:
+            if self.evo is not None and progress.evaluations >= self.at:
+                ray.kill(self.evo.islands[0])
+                self.evo = None
+
+    cfg = _config("budget.evaluations=50", "report.live=false", "literature.enabled=false")
+    run_dir = tmp_path / "run"
+    killer = KillIslandAt(15)
+    evo = Evolution(cfg, run_dir, view=killer)
+    killer.evo = evo
+    with pytest.raises(RunError, match="resume="):
+        evo.run()
+    db = sqlite3.connect(run_dir / "evolve.db")
+    status, counted = db.execute("SELECT status, evaluations FROM runs").fetchone()
+    assert status == "failed" and 15 <= counted < 50
+    db.close()
+    Evolution(cfg, run_dir).run()
+    db = sqlite3.connect(run_dir / "evolve.db")
+    assert db.execute("SELECT status, evaluations FROM runs").fetchone() == ("completed", 50)

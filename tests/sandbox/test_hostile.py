@@ -160,6 +160,8 @@ def test_kills_its_parent(problem, server_pid):
 
 
 def test_daemons_and_threads_do_not_outlive_it(problem):
+    # A name unique to this test run, so a process left by another run cannot be mistaken for ours.
+    marker = "evd" + os.urandom(4).hex()
     code = src("""
         import ctypes, os, threading, time
         import numpy as np
@@ -171,15 +173,15 @@ def test_daemons_and_threads_do_not_outlive_it(problem):
             if os.fork() == 0:  # a classic double-fork daemon in its own session
                 os.setsid()
                 if os.fork() == 0:
-                    ctypes.CDLL(None).prctl(15, b"evolvedaemon", 0, 0, 0)
+                    ctypes.CDLL(None).prctl(15, b"MARKER", 0, 0, 0)
                     spin()
                 os._exit(0)
             time.sleep(0.1)
             return {"h": np.full(24, 0.5)}
-    """)
+    """).replace("MARKER", marker)
     ev = problem.evaluate(code)
     assert ev.status == "ok" and ev.score == pytest.approx(0.5), ev  # honest outputs, honest score
-    assert processes_named("evolvedaemon") == []
+    assert processes_named(marker) == []
 
 
 # --- filesystem, environment, network -----------------------------------------------------------
