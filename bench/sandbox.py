@@ -56,20 +56,29 @@ def main() -> None:
     problem = evolve.load_problem(args.problem)
     in_process(problem, TRIVIAL)  # compile the evaluator's kernels once
 
-    with Sandbox() as sb, Sandbox() as sb2:
+    base = statistics.median(timed(lambda: in_process(problem, TRIVIAL), args.n))
+    print(f"in-process:            median {base * 1e3:8.3f} ms per evaluation")
+    for preload in (("numpy", "numba"), ("numpy",)):
+        print(f"\n--- warm workers preloading {' + '.join(preload)} (sandbox.preload) ---")
+        measure(problem, preload, base, args.n)
+    load = os.getloadavg()[0]
+    print(
+        f"\nload average during the run: {load:.2f} (other work on the machine inflates the times)"
+    )
+
+
+def measure(problem, preload: tuple[str, ...], base: float, n: int) -> None:
+    with Sandbox(preload=preload) as sb, Sandbox(preload=preload) as sb2:
         on = [k for k, v in sb.features.items() if v and k != "problems"]
         print(f"isolation layers: {', '.join(on)}")
         if sb.features.get("problems"):
             print(f"unavailable: {'; '.join(sb.features['problems'])}")
         timed(lambda: through_sandbox(sb, problem, TRIVIAL), 10)  # warm-up
-
-        base = statistics.median(timed(lambda: in_process(problem, TRIVIAL), args.n))
-        print(f"in-process:            median {base * 1e3:8.3f} ms per evaluation")
         # Back to back, every call also waits for the fork of the next child; when calls are
         # spaced out (as between LLM responses) the child is already forked and isolated.
         for label, pause in (("back to back", 0.0), ("spare ready", 0.02)):
             boxed = statistics.median(
-                timed(lambda: through_sandbox(sb, problem, TRIVIAL), args.n, pause)
+                timed(lambda: through_sandbox(sb, problem, TRIVIAL), n, pause)
             )
             print(
                 f"sandboxed, {label + ':':13} median {boxed * 1e3:8.3f} ms per evaluation, "
@@ -77,7 +86,7 @@ def main() -> None:
             )
 
         counts = [0, 0]
-        stop = time.perf_counter() + max(2.0, args.n * 0.01)
+        stop = time.perf_counter() + max(2.0, n * 0.01)
 
         def worker(i: int, box: Sandbox) -> None:
             while time.perf_counter() < stop:
@@ -92,8 +101,6 @@ def main() -> None:
             t.join()
         rate = sum(counts) / (time.perf_counter() - t0)
         print(f"2 workers:             {rate:8.1f} evaluations/s ({os.cpu_count()} cores)")
-    load = os.getloadavg()[0]
-    print(f"load average during the run: {load:.2f} (other work on the machine inflates the times)")
 
 
 if __name__ == "__main__":

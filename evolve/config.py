@@ -78,6 +78,9 @@ class SandboxConfig:
     workers: int = 2  # evaluator processes (warm workers)
     cpus_per_worker: float = 1.0  # Ray CPUs each evaluator reserves
     timeout_s: float | None = None  # wall-time limit per child (None: the problem's own)
+    # Modules the warm workers import once, so children start with them loaded. numba makes
+    # each fork about 2x dearer (bench/sandbox.py); drop it when children do not use numba.
+    preload: list[str] = field(default_factory=lambda: ["numpy", "numba"])
 
 
 @dataclass
@@ -89,7 +92,7 @@ class ClusterConfig:
 
 @dataclass
 class BudgetConfig:
-    evaluations: int = 1000  # children run in the sandbox (the seed counts)
+    evaluations: int = 2000  # children run in the sandbox (the seed counts)
     wall_time_s: float | None = None
     max_cost_usd: float | None = None
     max_llm_calls: int | None = None
@@ -131,7 +134,6 @@ class EvolveConfig:
 def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="evolve_schema", node=EvolveConfig)
-
 
 
 def validate(cfg: dict[str, Any]) -> None:

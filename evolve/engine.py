@@ -106,14 +106,19 @@ class ArchiveActor:
 class EvaluatorActor:
     """A warm worker: the problem's evaluator imported (numba kernels cached), a sandbox ready."""
 
-    def __init__(self, problem_ref: dict[str, Any], timeout_s: float | None) -> None:
+    def __init__(
+        self,
+        problem_ref: dict[str, Any],
+        timeout_s: float | None,
+        preload: tuple[str, ...] = ("numpy", "numba"),
+    ) -> None:
         import evolve.sandbox as sandbox
 
         self.problem = _load(problem_ref)
         _ = self.problem.evaluator_module  # import (and compile) the trusted evaluator once
         self.timeout_s = timeout_s
         make = getattr(sandbox, "Sandbox", None)
-        self.sandbox = make() if make is not None else None
+        self.sandbox = make(preload=tuple(preload)) if make is not None else None
 
     def evaluate(self, code: str) -> dict[str, Any]:
         from evolve.evaluators.harness import sandbox_request, score_sandbox_result
@@ -474,7 +479,7 @@ class Evolution:
         )
         self.workers = workers = [
             EvaluatorActor.options(num_cpus=sb["cpus_per_worker"]).remote(
-                self.problem_ref, sb.get("timeout_s")
+                self.problem_ref, sb.get("timeout_s"), tuple(sb.get("preload") or ())
             )
             for _ in range(int(sb["workers"]))
         ]
