@@ -137,3 +137,24 @@ def test_a_dead_island_fails_the_run_cleanly_and_resume_continues(ray_session, t
     Evolution(cfg, run_dir).run()
     db = sqlite3.connect(run_dir / "evolve.db")
     assert db.execute("SELECT status, evaluations FROM runs").fetchone() == ("completed", 50)
+
+
+def test_multirun_sweep_writes_one_run_per_job(ray_session, tmp_path):
+    runs = tmp_path / "runs"
+    assert (
+        main(
+            [
+                "run",
+                "-m",
+                "seed=0,1",
+                "budget.evaluations=12",
+                f"runs_dir={runs}",
+                "report.live=false",
+            ]
+        )
+        == 0
+    )
+    dbs = sorted(runs.glob("sweeps/*/*/evolve.db"))
+    assert len(dbs) == 2
+    seeds = sorted(sqlite3.connect(db).execute("SELECT seed FROM runs").fetchone()[0] for db in dbs)
+    assert seeds == [0, 1]
