@@ -232,6 +232,11 @@ class IslandActor:
         self.island.add(m)
         return True
 
+    def set_keys(self, keys: dict[str, str]) -> None:
+        """API keys for this process's LLM calls, where its environment lacks them."""
+        for name, value in keys.items():
+            os.environ.setdefault(name, value)
+
     def accept_migrant(self, member: dict[str, Any]) -> bool:
         """Take a migrant unless this island already holds it (then False, nothing recorded)."""
         return self.island.accept_migrant(Member(**member))
@@ -494,20 +499,20 @@ class Evolution:
             self.archive,
             self.cfg.get("literature") or {},
         )
-        # Island actors call the LLM: give them the key variables the config names (values
-        # travel in Ray's runtime env, never into the database, logs or child programs).
-        llm = self.cfg["llm"]
-        key_names = {m.get("api_key_env") for m in (llm.get("ensemble") or [])} | {
-            llm.get("api_key_env")
-        }
-        env = {k: os.environ[k] for k in key_names if k and os.environ.get(k)}
-        island_opts = {"runtime_env": {"env_vars": env}} if env else {}
         self.islands = [
-            IslandActor.options(**island_opts).remote(
-                i, self.problem_ref, self.cfg, self.pool, self.archive
-            )
+            IslandActor.remote(i, self.problem_ref, self.cfg, self.pool, self.archive)
             for i in range(int(self.cfg["search"]["islands"]))
         ]
+        # Island actors call the LLM. On a Ray started here they inherit this environment; on
+        # a joined cluster they may not, so hand them the keys the config names. Through a
+        # method call, not runtime_env: Ray writes runtime_env values into its own logs.
+        llm = self.cfg["llm"]
+        names = {m.get("api_key_env") for m in (llm.get("ensemble") or [])} | {
+            llm.get("api_key_env")
+        }
+        keys = {k: os.environ[k] for k in names if k and os.environ.get(k)}
+        if keys:
+            ray.get([isl.set_keys.remote(keys) for isl in self.islands])
 
     def _seed(self) -> None:
         """Evaluate the problem's seed program once and give it to every island."""

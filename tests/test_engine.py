@@ -158,3 +158,19 @@ def test_multirun_sweep_writes_one_run_per_job(ray_session, tmp_path):
     assert len(dbs) == 2
     seeds = sorted(sqlite3.connect(db).execute("SELECT seed FROM runs").fetchone()[0] for db in dbs)
     assert seeds == [0, 1]
+
+
+def test_api_keys_reach_no_log_or_database(ray_session, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    secret = "sk-NEVER-WRITTEN-" + __import__("os").urandom(8).hex()
+    monkeypatch.setenv("EVOLVE_TEST_KEY", secret)
+    run_dir = _run(tmp_path, "budget.evaluations=8", "llm.api_key_env=EVOLVE_TEST_KEY")
+    logs = Path(ray_session._private.worker._global_node.get_logs_dir_path())
+    leaked = [
+        str(f)
+        for root in (run_dir, logs)
+        for f in root.rglob("*")
+        if f.is_file() and secret.encode() in f.read_bytes()
+    ]
+    assert leaked == []
