@@ -32,6 +32,9 @@ from evolve.mutation.secrets import redact
 
 log = logging.getLogger(__name__)
 litellm.suppress_debug_info = True
+# evolve records every call itself (llm_calls); litellm's own logging machinery roughly doubles
+# its CPU per call (bench/llm_throughput.py) and is not needed for usage or cost.
+litellm.logging = False
 logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 
 _RETRYABLE = (
@@ -95,6 +98,25 @@ class CallResult:
 _unpriced: set[str] = set()
 
 
+def _register_price(model: str, input_per_mtok: float, output_per_mtok: float) -> None:
+    """Tell litellm a model's price. litellm prices every response internally; for a model
+    missing from its map that search costs milliseconds of CPU per call, every call."""
+    provider = model.split("/", 1)[0] if "/" in model else "openai"
+    try:
+        litellm.register_model(
+            {
+                model: {
+                    "input_cost_per_token": input_per_mtok / 1e6,
+                    "output_cost_per_token": output_per_mtok / 1e6,
+                    "litellm_provider": provider,
+                    "mode": "chat",
+                }
+            }
+        )
+    except Exception:  # a registration litellm refuses only costs speed, never correctness
+        log.debug("could not register a price for %s", model, exc_info=True)
+
+
 def cost_usd(spec: ModelSpec, response: Any, pt: int, ct: int) -> float:
     """Dollars for one response: the config's price if given, else litellm's offline map."""
     if spec.input_cost_per_mtok is not None or spec.output_cost_per_mtok is not None:
@@ -108,6 +130,8 @@ def cost_usd(spec: ModelSpec, response: Any, pt: int, ct: int) -> float:
     hidden = getattr(response, "_hidden_params", None) or {}
     if hidden.get("response_cost"):
         return float(hidden["response_cost"])
+    if spec.model in _unpriced:  # known to be missing from the map: do not search it again
+        return 0.0
     try:
         # Price by the configured model string: a server may answer with another name.
         return float(litellm.completion_cost(completion_response=response, model=spec.model) or 0.0)
@@ -117,6 +141,7 @@ def cost_usd(spec: ModelSpec, response: Any, pt: int, ct: int) -> float:
         except Exception:  # not in the offline price map: free unless config says otherwise
             if spec.model not in _unpriced:
                 _unpriced.add(spec.model)
+                _register_price(spec.model, 0.0, 0.0)
                 log.warning(
                     "no price for %s in litellm's offline map; its calls are recorded at $0 "
                     "(set input_cost_per_mtok/output_cost_per_mtok to count them)",
