@@ -36,8 +36,6 @@ class RunError(RuntimeError):
     """A run that cannot start or continue; the message says what to fix."""
 
 
-# Programs that never reach the sandbox do not count against the evaluation budget.
-UNCOUNTED = ("rejected",)
 
 
 def step_seed(seed: int, island: int, step: int) -> int:
