@@ -309,12 +309,14 @@ def _run_job_inner(cfg) -> None:
         run_dir = Path(hc.runtime.output_dir)
     config_mod.validate(cfg_dict)
     llm = cfg_dict["llm"]
-    for m in llm.get("ensemble") or [llm]:
+    for m in config_mod.llm_models(llm):
         name = m.get("api_key_env")
         if not name or os.environ.get(name):
             continue
         if m.get("api_base"):  # a local server (vLLM, llama.cpp) usually needs no key
-            err_console.print(f"note: ${name} is not set; {m.get('model')} at {m['api_base']} gets a placeholder key")
+            err_console.print(
+                f"note: ${name} is not set; {m.get('model')} at {m['api_base']} gets a placeholder key"
+            )
             continue
         raise UsageError(
             f"llm={llm.get('name')} reads the API key of {m.get('model')} from ${name}, which is not "

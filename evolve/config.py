@@ -136,6 +136,11 @@ def register() -> None:
     cs.store(name="evolve_schema", node=EvolveConfig)
 
 
+def llm_models(llm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The models a run calls: the ensemble if one is given, else the single `llm.model`."""
+    return list(llm.get("ensemble") or []) or [llm]
+
+
 def validate(cfg: dict[str, Any]) -> None:
     """Checks Hydra's types cannot express; raise ValueError naming the key and the fix."""
     from evolve.population.island import SELECTIONS

@@ -23,6 +23,7 @@ from typing import Any
 
 import ray
 
+from evolve.config import llm_models
 from evolve.evaluators.evaluation import Evaluation
 from evolve.population.database import Database
 from evolve.population.island import Island, Member
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 
 class RunError(RuntimeError):
     """A run that cannot start or continue; the message says what to fix."""
-
-
 
 
 def step_seed(seed: int, island: int, step: int) -> int:
@@ -505,9 +504,7 @@ class Evolution:
         # a joined cluster they may not, so hand them the keys the config names. Through a
         # method call, not runtime_env: Ray writes runtime_env values into its own logs.
         llm = self.cfg["llm"]
-        names = {m.get("api_key_env") for m in (llm.get("ensemble") or [])} | {
-            llm.get("api_key_env")
-        }
+        names = {m.get("api_key_env") for m in llm_models(llm)}
         keys = {k: os.environ[k] for k in names if k and os.environ.get(k)}
         if keys:
             ray.get([isl.set_keys.remote(keys) for isl in self.islands])

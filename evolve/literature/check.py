@@ -121,6 +121,13 @@ def _rerun(
     return info, ""
 
 
+def _unconfirmed(v: Verdict, matched_value: Any, why: str) -> Verdict:
+    """A result that beats the known value but failed a gate: never called an improvement."""
+    v.status, v.matched, v.unconfirmed_improvement = "matches_known", matched_value, True
+    v.reason = why
+    return v
+
+
 def check(
     problem: Problem | str | Path,
     outputs: dict[str, Any],
@@ -245,13 +252,7 @@ def _verdict(
 
     # 3. It beats the best known: every gate must pass before it is called an improvement.
     if outputs is None:
-        v.status, v.matched, v.unconfirmed_improvement, v.reason = (
-            "matches_known",
-            matched_value,
-            True,
-            no_outputs,
-        )
-        return v
+        return _unconfirmed(v, matched_value, no_outputs)
     ver, why = _verify(problem, outputs)
     v.verification = ver
     if ver is not None and not why:
@@ -275,13 +276,7 @@ def _verdict(
         else:
             v.rerun, why = _rerun(problem, code, outputs, score)
     if why:
-        v.status, v.matched, v.unconfirmed_improvement, v.reason = (
-            "matches_known",
-            matched_value,
-            True,
-            why,
-        )
-        return v
+        return _unconfirmed(v, matched_value, why)
     v.status, v.reverified = "improves_known", True
     v.reason = f"re-run identical, exact verifier: {ver.get('method') or 'no method given'}"
     return v
