@@ -24,6 +24,8 @@ from evolve.evaluators.harness import sandbox_request, score_sandbox_result  # n
 from evolve.sandbox import Sandbox  # noqa: E402
 
 TRIVIAL = "import numpy as np\n\ndef solve():\n    return {'h': np.full(24, 0.5)}\n"
+# The same child, naming numba: served by the warm server that has numba imported.
+TRIVIAL_NUMBA = "import numba  # noqa\n" + TRIVIAL
 
 
 def in_process(problem: evolve.Problem, code: str) -> evolve.Evaluation:
@@ -58,28 +60,31 @@ def main() -> None:
 
     base = statistics.median(timed(lambda: in_process(problem, TRIVIAL), args.n))
     print(f"in-process:            median {base * 1e3:8.3f} ms per evaluation")
-    for preload in (("numpy", "numba"), ("numpy",)):
-        print(f"\n--- warm workers preloading {' + '.join(preload)} (sandbox.preload) ---")
-        measure(problem, preload, base, args.n)
+    setups = (
+        ("default: preload numpy + numba, a child not using numba", {}, TRIVIAL),
+        ("default: preload numpy + numba, a child importing numba", {}, TRIVIAL_NUMBA),
+        ("one server with numba for every child (on_demand=())", {"on_demand": ()}, TRIVIAL),
+    )
+    for title, kwargs, code in setups:
+        print(f"\n--- {title} ---")
+        measure(problem, kwargs, code, base, args.n)
     load = os.getloadavg()[0]
     print(
         f"\nload average during the run: {load:.2f} (other work on the machine inflates the times)"
     )
 
 
-def measure(problem, preload: tuple[str, ...], base: float, n: int) -> None:
-    with Sandbox(preload=preload) as sb, Sandbox(preload=preload) as sb2:
+def measure(problem, kwargs: dict, code: str, base: float, n: int) -> None:
+    with Sandbox(**kwargs) as sb, Sandbox(**kwargs) as sb2:
         on = [k for k, v in sb.features.items() if v and k != "problems"]
         print(f"isolation layers: {', '.join(on)}")
         if sb.features.get("problems"):
             print(f"unavailable: {'; '.join(sb.features['problems'])}")
-        timed(lambda: through_sandbox(sb, problem, TRIVIAL), 10)  # warm-up
+        timed(lambda: through_sandbox(sb, problem, code), 10)  # warm-up
         # Back to back, every call also waits for the fork of the next child; when calls are
         # spaced out (as between LLM responses) the child is already forked and isolated.
         for label, pause in (("back to back", 0.0), ("spare ready", 0.02)):
-            boxed = statistics.median(
-                timed(lambda: through_sandbox(sb, problem, TRIVIAL), n, pause)
-            )
+            boxed = statistics.median(timed(lambda: through_sandbox(sb, problem, code), n, pause))
             print(
                 f"sandboxed, {label + ':':13} median {boxed * 1e3:8.3f} ms per evaluation, "
                 f"overhead {(boxed - base) * 1e3:.3f} ms"
@@ -90,7 +95,7 @@ def measure(problem, preload: tuple[str, ...], base: float, n: int) -> None:
 
         def worker(i: int, box: Sandbox) -> None:
             while time.perf_counter() < stop:
-                assert through_sandbox(box, problem, TRIVIAL).status == "ok"
+                assert through_sandbox(box, problem, code).status == "ok"
                 counts[i] += 1
 
         t0 = time.perf_counter()

@@ -78,9 +78,11 @@ class SandboxConfig:
     workers: int = 2  # evaluator processes (warm workers)
     cpus_per_worker: float = 1.0  # Ray CPUs each evaluator reserves
     timeout_s: float | None = None  # wall-time limit per child (None: the problem's own)
-    # Modules the warm workers import once, so children start with them loaded. numba makes
-    # each fork about 2x dearer (bench/sandbox.py); drop it when children do not use numba.
+    # Modules the warm workers import once, so children start with them loaded.
     preload: list[str] = field(default_factory=lambda: ["numpy", "numba"])
+    # Preloaded modules that make every fork dearer (numba: ~1.5x, bench/sandbox.py): each
+    # worker keeps a second warm server without them for children whose code never names them.
+    on_demand: list[str] = field(default_factory=lambda: ["numba"])
 
 
 @dataclass

@@ -108,25 +108,24 @@ class EvaluatorActor:
         problem_ref: dict[str, Any],
         timeout_s: float | None,
         preload: tuple[str, ...] = ("numpy", "numba"),
+        on_demand: tuple[str, ...] = ("numba",),
     ) -> None:
         import evolve.sandbox as sandbox
 
         self.problem = _load(problem_ref)
         _ = self.problem.evaluator_module  # import (and compile) the trusted evaluator once
         self.timeout_s = timeout_s
-        make = getattr(sandbox, "Sandbox", None)
-        self.sandbox = make(preload=tuple(preload)) if make is not None else None
+        self.sandbox = sandbox.Sandbox(preload=tuple(preload), on_demand=tuple(on_demand))
 
     def evaluate(self, code: str) -> dict[str, Any]:
         from evolve.evaluators.harness import sandbox_request, score_sandbox_result
-        from evolve.sandbox import run
 
         try:
             compile(code, "program.py", "exec")
         except SyntaxError as exc:
             return Evaluation.failed("syntax_error", f"line {exc.lineno}: {exc.msg}").to_dict()
         req = sandbox_request(self.problem, code, self.timeout_s)
-        result = self.sandbox.run(req) if self.sandbox is not None else run(req)
+        result = self.sandbox.run(req)
         return score_sandbox_result(self.problem, result).to_dict()
 
 
@@ -481,7 +480,10 @@ class Evolution:
         )
         self.workers = workers = [
             EvaluatorActor.options(num_cpus=sb["cpus_per_worker"]).remote(
-                self.problem_ref, sb.get("timeout_s"), tuple(sb.get("preload") or ())
+                self.problem_ref,
+                sb.get("timeout_s"),
+                tuple(sb.get("preload") or ()),
+                tuple(sb.get("on_demand") or ()),
             )
             for _ in range(int(sb["workers"]))
         ]

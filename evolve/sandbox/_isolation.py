@@ -73,6 +73,18 @@ def clone(flags: int) -> int:
     return pid
 
 
+def unshare(flags: int) -> None:
+    """Move the calling process into new namespaces (unshare(2); Python 3.11 has no os.unshare)."""
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+# Namespaces the fork server enters once for all its children, as root: creating a network
+# namespace costs about a millisecond per clone(2), and an empty one holds nothing that
+# outlives the one child running in it at a time. Children still get their own PID, mount
+# and IPC namespaces (SysV shared memory outlives processes, so it must not be shared).
+SERVER_SHARED = CLONE_NEWNET | CLONE_NEWUTS
+
+
 def namespace_flags(root: bool) -> int:
     """Namespaces a child gets: its own PID, network, mount, IPC and hostname namespaces."""
     flags = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS

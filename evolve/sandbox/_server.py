@@ -15,6 +15,7 @@ Protocol on stdin/stdout, data only (never pickle):
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -86,7 +87,14 @@ class Server:
     # --- probing ------------------------------------------------------------------------------
     def probe(self) -> None:
         """Find out which layers this kernel allows, by forking one throw-away child per try."""
-        candidates = [iso.namespace_flags(self.root), 0]
+        shared = 0
+        if self.root:
+            try:
+                iso.unshare(iso.SERVER_SHARED)
+                shared = iso.SERVER_SHARED
+            except OSError:
+                pass  # each child then asks for its own (and says so if the kernel refuses)
+        candidates = [iso.namespace_flags(self.root) & ~shared, 0]
         failures = []
         for flags in candidates:
             self.flags = flags
@@ -96,7 +104,7 @@ class Server:
             failures.append(report.get("error", "probe failed"))
         self.features = {
             "pid_namespace": bool(self.flags & iso.CLONE_NEWPID),
-            "network_namespace": bool(self.flags & iso.CLONE_NEWNET),
+            "network_namespace": bool((self.flags | shared) & iso.CLONE_NEWNET),
             "mount_namespace": bool(report.get("mount")),
             "user_namespace": bool(self.flags & iso.CLONE_NEWUSER),
             "landlock": self.landlock_abi if report.get("landlock") else 0,
@@ -467,6 +475,10 @@ def main() -> None:
         import numba
 
         numba.njit(lambda x: x + 1)(1)
+    # Objects that exist now live for the server's lifetime: out of the collector's sight, a
+    # child's garbage collections do not write to (and so copy) every page of the image.
+    gc.collect()
+    gc.freeze()
     server = Server(config)
     server.probe()
     shutil.rmtree(server.base, ignore_errors=True)

@@ -1,9 +1,9 @@
 """Run child programs in isolated processes forked by a warm server, and read back their arrays.
 
-A `Sandbox` owns one fork server (evolve/sandbox/_server.py, a separate single-threaded
-`python -I` process with numpy and numba imported). For every request the server hands the
-program to a child it forked in advance: the child has its own PID, network, mount and IPC
-namespaces, a private size-capped /tmp as its working folder, a Landlock domain that lets it
+A `Sandbox` owns a fork server (evolve/sandbox/_server.py, a separate single-threaded
+`python -I` process with numpy imported; a second one with numba too serves children that use
+numba). For every request a server hands the program to a child it forked in advance: the
+child has its own PID, mount and IPC namespaces, the server's empty network namespace, a private size-capped /tmp as its working folder, a Landlock domain that lets it
 read only the Python installation and write only that folder, an unprivileged uid of its own,
 and CPU, memory, file-size, process and open-file limits. It is killed with everything it
 started at the wall-time limit.
@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import select
 import signal
 import subprocess
@@ -98,8 +99,111 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+class _Server:
+    """The pipe to one fork server process: start, one request at a time, stop."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.proc: subprocess.Popen | None = None
+        self.buf = bytearray()
+        self.features: dict[str, Any] = {}
+        self.restarts = 0
+
+    def launch(self) -> None:
+        """Start the process; `handshake` waits for it (so several servers start in parallel)."""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", str(_SERVER), json.dumps(self.config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_child_env(),
+            cwd="/",
+            close_fds=True,
+            start_new_session=True,  # a Ctrl-C meant for the engine does not reach the server
+        )
+        self.buf = bytearray()
+
+    def handshake(self) -> None:
+        try:
+            hello = json.loads(self.read_line(time.monotonic() + _STARTUP_TIMEOUT_S))
+        except (SandboxError, ValueError) as exc:
+            self.stop()
+            raise SandboxError(f"the sandbox server did not start: {exc}") from None
+        self.features = hello.get("features", {})
+        problems = self.features.get("problems") or []
+        if not hello.get("ok"):
+            self.stop()
+            raise SandboxError(
+                "strict sandbox: isolation layers unavailable on this machine: "
+                + "; ".join(problems)
+                + " (run as root on Linux >= 6.12, or use strict=False)"
+            )
+        for problem in problems:
+            if problem not in _warned:
+                _warned.add(problem)
+                log.warning("sandbox: %s; the other isolation layers still apply", problem)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()  # the server exits on EOF after killing its spare children
+            proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            _kill_tree(proc)
+        finally:
+            proc.stdout.close()
+
+    def restart(self, why: str) -> None:
+        log.warning("sandbox: %s; restarting it", why)
+        self.restarts += 1
+        if self.proc is not None:
+            _kill_tree(self.proc)
+            self.proc.stdout.close()
+            self.proc = None
+        self.launch()
+        self.handshake()
+
+    def exchange(self, line: bytes, deadline: float) -> tuple[dict, bytes, bytes, bytes]:
+        """Send one request line; return the reply header, stdout and stderr tails, raw result."""
+        assert self.proc and self.proc.stdin
+        self.proc.stdin.write(line)
+        self.proc.stdin.flush()
+        header = json.loads(self.read_line(deadline))
+        out = self.read_exact(header["stdout_len"], deadline)
+        err = self.read_exact(header["stderr_len"], deadline)
+        return header, out, err, self.read_exact(header["result_len"], deadline)
+
+    def _fill(self, deadline: float) -> None:
+        assert self.proc and self.proc.stdout
+        fd = self.proc.stdout.fileno()
+        _wait_readable(fd, deadline)
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            raise SandboxError("the server closed its pipe")
+        self.buf += chunk
+
+    def read_exact(self, n: int, deadline: float) -> bytes:
+        while len(self.buf) < n:
+            self._fill(deadline)
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def read_line(self, deadline: float) -> bytes:
+        while (end := self.buf.find(b"\n")) < 0:
+            if len(self.buf) > _HEADER_LIMIT:
+                raise SandboxError("the server sent an over-long header")
+            self._fill(deadline)
+        return self.read_exact(end + 1, deadline)
+
+
 class Sandbox:
-    """A warm worker: one fork server, one isolated child per `run`.
+    """A warm worker: a fork server, one isolated child per `run`.
 
     >>> with Sandbox() as sb:
     ...     sb.run(SandboxRequest("def solve():\\n    return {'h': [0.5]}")).status
@@ -111,6 +215,11 @@ class Sandbox:
     `disk_mb` caps everything the child writes into its private /tmp; `spares` is how many
     isolated children the server keeps forked ahead of requests. Safe to share between
     threads (requests are served one at a time); give each worker its own instance.
+
+    `on_demand` names preloaded modules that make a fork dearer (numba's LLVM more than
+    doubles the cost of forking and tearing down a child): when one of them is in `preload`,
+    a second server without it serves every child whose code never names it, and the server
+    with the full `preload` serves the rest. A child that names numba finds it imported.
     """
 
     def __init__(
@@ -122,8 +231,9 @@ class Sandbox:
         disk_mb: int = 256,
         max_log_bytes: int = 4 * 1024 * 1024,
         spares: int = 2,
+        on_demand: tuple[str, ...] = ("numba",),
     ) -> None:
-        self._config = {
+        config = {
             "preload": list(preload),
             "strict": strict,
             "read_paths": [str(Path(p).resolve()) for p in read_paths],
@@ -131,60 +241,35 @@ class Sandbox:
             "max_log_bytes": int(max_log_bytes),
             "spares": max(1, int(spares)),
         }
+        self._heavy = tuple(m for m in on_demand if m in preload)
+        names = "|".join(map(re.escape, self._heavy))
+        self._heavy_re = re.compile(rf"\b({names})\b")
+        # The light server first: it serves most children, and `server_pid` names it.
+        configs = [config]
+        if self._heavy:
+            light = [m for m in preload if m not in self._heavy]
+            configs = [{**config, "preload": light}, config]
+        self._servers = [_Server(c) for c in configs]
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen | None = None
-        self.features: dict[str, Any] = {}
-        self.restarts = 0
-        self._start()
+        started: list[_Server] = []
+        try:
+            for server in self._servers:
+                server.launch()
+                started.append(server)
+            for server in self._servers:
+                server.handshake()
+        except BaseException:
+            for server in started:
+                server.stop()
+            raise
+        self.features: dict[str, Any] = self._servers[-1].features
 
     # --- lifecycle ----------------------------------------------------------------------------
-    def _start(self) -> None:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", str(_SERVER), json.dumps(self._config)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=_child_env(),
-            cwd="/",
-            close_fds=True,
-            start_new_session=True,  # a Ctrl-C meant for the engine does not reach the server
-        )
-        self._proc = proc
-        self._buf = bytearray()
-        try:
-            hello = json.loads(self._read_line(time.monotonic() + _STARTUP_TIMEOUT_S))
-        except (SandboxError, ValueError) as exc:
-            self._stop()
-            raise SandboxError(f"the sandbox server did not start: {exc}") from None
-        self.features = hello.get("features", {})
-        problems = self.features.get("problems") or []
-        if not hello.get("ok"):
-            self._stop()
-            raise SandboxError(
-                "strict sandbox: isolation layers unavailable on this machine: "
-                + "; ".join(problems)
-                + " (run as root on Linux >= 6.12, or use strict=False)"
-            )
-        for problem in problems:
-            if problem not in _warned:
-                _warned.add(problem)
-                log.warning("sandbox: %s; the other isolation layers still apply", problem)
-
-    def _stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        try:
-            proc.stdin.close()  # the server exits on EOF after killing its spare child
-            proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            _kill_tree(proc)
-        finally:
-            proc.stdout.close()
-
     def close(self) -> None:
-        """Stop the server and its spare child."""
+        """Stop the servers and their spare children."""
         with self._lock:
-            self._stop()
+            for server in self._servers:
+                server.stop()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -194,81 +279,57 @@ class Sandbox:
 
     @property
     def server_pid(self) -> int | None:
-        """The fork server's pid (for monitoring; children cannot see or signal it)."""
-        return self._proc.pid if self._proc else None
+        """The pid of the server that runs children not naming an on-demand module."""
+        proc = self._servers[0].proc
+        return proc.pid if proc else None
+
+    @property
+    def server_pids(self) -> list[int]:
+        """Every fork server's pid (for monitoring; children cannot see or signal them)."""
+        return [s.proc.pid for s in self._servers if s.proc]
+
+    @property
+    def restarts(self) -> int:
+        return sum(s.restarts for s in self._servers)
+
+    def _server_for(self, req: SandboxRequest) -> _Server:
+        if self._heavy and (
+            self._heavy_re.search(req.code) or (req.harness and self._heavy_re.search(req.harness))
+        ):
+            return self._servers[-1]
+        return self._servers[0]
 
     # --- running ------------------------------------------------------------------------------
     def run(self, req: SandboxRequest) -> SandboxResult:
         """Run one child to completion or to its limits; never raises for the child's faults."""
+        payload = {
+            "code": req.code,
+            "entrypoint": req.entrypoint,
+            "harness": req.harness,
+            "inputs": req.inputs,
+            "time_s": float(req.time_s),
+            "memory_mb": int(req.memory_mb),
+            "max_output_bytes": int(req.max_output_bytes),
+            "max_file_bytes": int(req.max_file_bytes),
+            "max_processes": int(req.max_processes),
+            "max_open_files": int(req.max_open_files),
+        }
+        line = json.dumps(payload).encode() + b"\n"
+        server = self._server_for(req)
         with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                self._restart("the sandbox server had exited")
-            payload = {
-                "code": req.code,
-                "entrypoint": req.entrypoint,
-                "harness": req.harness,
-                "inputs": req.inputs,
-                "time_s": float(req.time_s),
-                "memory_mb": int(req.memory_mb),
-                "max_output_bytes": int(req.max_output_bytes),
-                "max_file_bytes": int(req.max_file_bytes),
-                "max_processes": int(req.max_processes),
-                "max_open_files": int(req.max_open_files),
-            }
-            line = json.dumps(payload).encode() + b"\n"
+            if not server.alive:
+                server.restart("the sandbox server had exited")
             t0 = time.monotonic()
             try:
-                self._write(line)
-                deadline = t0 + float(req.time_s) + _GRACE_S
-                header = json.loads(self._read_line(deadline))
-                out = self._read_exact(header["stdout_len"], deadline)
-                err = self._read_exact(header["stderr_len"], deadline)
-                res = self._read_exact(header["result_len"], deadline)
+                header, out, err, res = server.exchange(line, t0 + float(req.time_s) + _GRACE_S)
             except (OSError, SandboxError, ValueError, KeyError) as exc:
-                self._restart(f"the sandbox server failed during a run ({exc})")
+                server.restart(f"the sandbox server failed during a run ({exc})")
                 return SandboxResult(
                     status="error",
                     error=f"the sandbox server failed during the run and was restarted: {exc}",
                     wall_s=time.monotonic() - t0,
                 )
         return _interpret(req, header, out, err, res)
-
-    def _restart(self, why: str) -> None:
-        log.warning("sandbox: %s; restarting it", why)
-        self.restarts += 1
-        if self._proc is not None:
-            _kill_tree(self._proc)
-            self._proc.stdout.close()
-            self._proc = None
-        self._start()
-
-    def _write(self, data: bytes) -> None:
-        assert self._proc and self._proc.stdin
-        self._proc.stdin.write(data)
-        self._proc.stdin.flush()
-
-    def _fill(self, deadline: float) -> None:
-        assert self._proc and self._proc.stdout
-        fd = self._proc.stdout.fileno()
-        _wait_readable(fd, deadline)
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            raise SandboxError("the server closed its pipe")
-        self._buf += chunk
-
-    def _read_exact(self, n: int, deadline: float) -> bytes:
-        while len(self._buf) < n:
-            self._fill(deadline)
-        data = bytes(self._buf[:n])
-        del self._buf[:n]
-        return data
-
-    def _read_line(self, deadline: float) -> bytes:
-        while (end := self._buf.find(b"\n")) < 0:
-            if len(self._buf) > _HEADER_LIMIT:
-                raise SandboxError("the server sent an over-long header")
-            self._fill(deadline)
-        return self._read_exact(end + 1, deadline)
 
 
 def _wait_readable(fd: int, deadline: float) -> None:

@@ -97,6 +97,7 @@ def assert_only_spare(server: int, within_s: float = 2.0) -> None:
 def clean(problem, server_pid):
     """After the test: a good child still scores exactly 1/2 and nothing survived."""
     yield
-    assert_only_spare(default_sandbox().server_pid)
+    for pid in default_sandbox().server_pids:
+        assert_only_spare(pid)
     ev = problem.evaluate(GOOD)
     assert ev.status == "ok" and ev.score == pytest.approx(0.5, abs=1e-12), ev

@@ -136,3 +136,23 @@ def test_read_npz_refuses_objects_and_strangers():
         zf.writestr("evil.pkl", b"cos\nsystem\n")
     with pytest.raises(ValueError, match="unexpected member"):
         read_npz(zbuf.getvalue(), 10**6)
+
+
+def test_children_naming_numba_are_served_by_the_server_that_has_it_imported():
+    with Sandbox(preload=("numpy", "numba")) as box:
+        assert len(set(box.server_pids)) == 2
+        # Not naming the module: the light server, where it was never imported.
+        light = "import sys\ndef solve():\n    return {'h': [float('num' + 'ba' in sys.modules)]}\n"
+        res = box.run(SandboxRequest(light))
+        assert res.status == "ok" and res.outputs["h"].tolist() == [0.0], res
+        # Naming it: imported before the program ran, and compiling works inside the sandbox.
+        heavy = (
+            "import sys\nPRE = 'numba' in sys.modules\nimport numba\n\n"
+            "@numba.njit(cache=False)\ndef f(x):\n    return x + 1.0\n\n"
+            "def solve():\n    numba.njit = None  # patched here, pristine for the next child\n"
+            "    return {'h': [float(PRE), f(1.0)]}\n"
+        )
+        for _ in range(2):
+            res = box.run(SandboxRequest(heavy))
+            assert res.status == "ok" and res.outputs["h"].tolist() == [1.0, 2.0], res
+        assert box.features["network_namespace"] and box.restarts == 0
