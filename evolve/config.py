@@ -66,7 +66,12 @@ class SearchConfig:
     temperature: float = 0.3  # for proportional selection
     power_law_alpha: float = 1.0  # for power_law selection
     inspirations: int = 2  # other programs shown in each prompt
-    in_flight_per_island: int = 2  # concurrent iterations (LLM requests) per island
+    in_flight_per_island: int = 2  # LLM requests in flight per island (the concurrency)
+    # Start an island's next LLM request as soon as an answer arrives, while that child is
+    # still being checked and evaluated (up to in_flight_per_island children in evaluation).
+    # Off: each request slot waits for its child's score, which with one island and one
+    # request in flight makes a run reproducible from its seed.
+    pipeline: bool = True
     migration_interval: int = 40  # evaluations between migrations around the ring (0: never)
     stagnation_reset: int = (
         0  # re-seed an island after this many evaluations without improvement (0: never)

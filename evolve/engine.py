@@ -63,11 +63,11 @@ class ArchiveActor:
     def start_run(self, problem: str, seed: int, config: dict, versions: dict) -> None:
         self.db.start_run(self.run_id, problem, seed, config, versions)
 
-    def seen(self, h: str) -> int | None:
-        return self.hashes.get(h)
-
-    def record_llm_call(self, island: int, call: dict[str, Any]) -> int:
-        return self.db.record_llm_call(self.run_id, {"island": island, **call})
+    def record_llm_call(self, island: int, call: dict[str, Any], code_hash: str = "") -> tuple:
+        """Record a call; with the hash of the child it produced, also say which program of
+        this run already has that code (None: new). One round trip for both."""
+        call_id = self.db.record_llm_call(self.run_id, {"island": island, **call})
+        return call_id, self.hashes.get(code_hash) if code_hash else None
 
     def record_program(self, prog: dict[str, Any]) -> int:
         pid = self.db.record_program(self.run_id, prog)
@@ -219,6 +219,7 @@ class IslandActor:
         self.pool = pool
         self.archive = archive
         self.seed = int(cfg["seed"])
+        self._llm_slots: asyncio.Semaphore | None = None  # made in the actor's event loop
 
     def add(self, member: dict[str, Any]) -> bool:
         """Add a program (the seed, a migrant, or one restored on resume); False if already here."""
@@ -271,23 +272,46 @@ class IslandActor:
     async def step(self, step_no: int) -> dict[str, Any]:
         from evolve.mutation.prompts import ParentView, build_messages
 
+        if self._llm_slots is None:
+            self._llm_slots = asyncio.Semaphore(int(self.cfg["search"]["in_flight_per_island"]))
         rng = random.Random(step_seed(self.seed, self.id, step_no))
         s = self.cfg["search"]
-        parent = self.island.sample_parent(rng)
-        inspirations = self.island.sample_inspirations(rng, parent, s["inspirations"])
-        mode = "diff" if rng.random() < self.cfg["llm"]["diff_probability"] else "rewrite"
-        messages = build_messages(
-            self.problem,
-            ParentView(parent.code, parent.score, parent.metrics, parent.feedback),
-            [ParentView(m.code, m.score, m.metrics) for m in inspirations],
-            mode,
-        )
-        spec = self.client.choose(rng)
-        call_seed = rng.getrandbits(31)
-        call = await self.client.acomplete(spec, messages, seed=call_seed)
+        # A request slot is held from choosing the parent to the LLM's answer; with
+        # search.pipeline the driver keeps more iterations pending than slots, so the next
+        # request starts while this child is checked and evaluated.
+        async with self._llm_slots:
+            parent = self.island.sample_parent(rng)
+            inspirations = self.island.sample_inspirations(rng, parent, s["inspirations"])
+            mode = "diff" if rng.random() < self.cfg["llm"]["diff_probability"] else "rewrite"
+            messages = build_messages(
+                self.problem,
+                ParentView(parent.code, parent.score, parent.metrics, parent.feedback),
+                [ParentView(m.code, m.score, m.metrics) for m in inspirations],
+                mode,
+            )
+            spec = self.client.choose(rng)
+            call_seed = rng.getrandbits(31)
+            call = await self.client.acomplete(spec, messages, seed=call_seed)
         prompt_text = "\n\n".join(m["content"] for m in messages)
-        call_id = await self.archive.record_llm_call.remote(
-            self.id, {**call.record(prompt_text), "seed": call_seed}
+        record = {**call.record(prompt_text), "seed": call_seed}
+        summary = {
+            "island": self.id,
+            "model": spec.model,
+            "cost_usd": call.cost_usd,
+            "llm_error": call.text is None,
+        }
+        if call.text is None:
+            await self.archive.record_llm_call.remote(self.id, record)
+            return {**summary, "status": "llm_error", "counted": False, "reason": call.error}
+        child, h, edit_error = None, "", None
+        try:
+            child, edit_mode = apply_response(parent.code, call.text)
+            h = code_hash(child)
+        except EditError as exc:
+            edit_error = f"{exc.kind}: {exc}"
+        dup_here = bool(h) and self.island.has(h)
+        call_id, seen = await self.archive.record_llm_call.remote(
+            self.id, record, "" if dup_here else h
         )
         base = {
             "island": self.id,
@@ -297,18 +321,7 @@ class IslandActor:
             "model": spec.model,
             "llm_call_id": call_id,
         }
-        summary = {
-            "island": self.id,
-            "model": spec.model,
-            "cost_usd": call.cost_usd,
-            "llm_error": call.text is None,
-        }
-        if call.text is None:
-            return {**summary, "status": "llm_error", "counted": False, "reason": call.error}
-        try:
-            child, edit_mode = apply_response(parent.code, call.text)
-        except EditError as exc:
-            reason = f"{exc.kind}: {exc}"
+        if edit_error is not None:
             await self.archive.record_program.remote(
                 {
                     **base,
@@ -316,14 +329,12 @@ class IslandActor:
                     "code_hash": "",
                     "mode": mode,
                     "status": "rejected",
-                    "reason": reason,
+                    "reason": edit_error,
                 }
             )
-            return {**summary, "status": "rejected", "counted": False, "reason": reason}
-        h = code_hash(child)
+            return {**summary, "status": "rejected", "counted": False, "reason": edit_error}
         diff = unified_diff(parent.code, child)
-        dup = self.island.has(h) or await self.archive.seen.remote(h) is not None
-        if dup:
+        if dup_here or seen is not None:
             reason = "duplicate of a program already evaluated in this run"
             await self.archive.record_program.remote(
                 {
@@ -737,6 +748,10 @@ class Evolution:
         b = cfg["budget"]
         self._max_iterations = int(b.get("max_iterations") or 5 * int(b["evaluations"]) + 50)
         per_island = int(cfg["search"]["in_flight_per_island"])
+        if cfg["search"].get("pipeline", True):
+            # Iterations past the request slots wait in the island for a slot, so a new
+            # request starts the moment an answer arrives (see IslandActor.step).
+            per_island *= 2
         interval = int(cfg["search"]["migration_interval"])
         next_migration = self.progress.evaluations + interval
         step_no = self.progress.iterations

@@ -110,6 +110,7 @@ def _sequence(tmp_path: Path, name: str) -> list[tuple]:
                 "search.islands=1",
                 "sandbox.workers=1",
                 "search.in_flight_per_island=1",
+                "search.pipeline=false",
             ]
         )
         == 0

@@ -11,6 +11,7 @@ tail sits) and $inspirations (a rendered section, or empty). The engine picks th
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +35,19 @@ class ParentView:
 
 
 def load_template(name: str, problem_dir: Path | None = None) -> Template:
+    """The problem's own `prompts/NAME.txt` if it has one, else evolve's."""
     if problem_dir is not None:
         override = problem_dir / "prompts" / f"{name}.txt"
         if override.exists():
-            return Template(override.read_text())
-    return Template((TEMPLATE_DIR / f"{name}.txt").read_text())
+            return _read_template(override, override.stat().st_mtime_ns)
+    path = TEMPLATE_DIR / f"{name}.txt"
+    return _read_template(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_template(path: Path, mtime_ns: int) -> Template:
+    # Keyed by modification time too: an edited template is read again.
+    return Template(path.read_text())
 
 
 def cap(text: str, limit: int) -> str:

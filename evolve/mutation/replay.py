@@ -13,7 +13,7 @@ seed program is prompted many times early in a run), a request whose `seed` equa
 one gets that answer; otherwise the answers are handed out in file order, one per request,
 and start again from the first once all have been used. A run replays its recorded answers
 exactly when its requests come in the same order: same seed, `search.islands=1` and
-`search.in_flight_per_island=1`.
+`search.in_flight_per_island=1` and `search.pipeline=false`.
 
 A prompt with no recording is handled by the model string's policy:
 

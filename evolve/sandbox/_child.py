@@ -118,24 +118,13 @@ def _write_outputs(fd: int, result: Any, entrypoint: str, max_bytes: int) -> NoR
     _reply(fd, {"status": "ok"}, buf.getvalue())
 
 
-_WARM_UP = "import numpy as np\n\ndef solve():\n    return {'h': np.full(24, 0.5), 'k': [1, 2]}\n"
-
-
 def warm_up() -> None:
-    """Go once through what every run goes through, before the request arrives.
-
-    A forked child shares its parent's memory copy-on-write: the first write to each page
-    faults and copies it, and on a VM a fault costs microseconds. A spare child pays those
-    faults here, while it waits, instead of on the request's critical path: a dry run of a
-    small program (compile, exec, arrays, .npz, JSON), then a burst of small allocations so
-    the allocator's free pages are its own before the program allocates.
-    """
-    namespace: dict[str, Any] = {}
-    exec(compile(_WARM_UP, "warm_up.py", "exec"), namespace)
-    arrays = {k: np.asarray(v) for k, v in namespace["solve"]().items()}
-    np.savez(io.BytesIO(), **arrays)
-    json.loads(json.dumps({"status": "ok", "time_s": 1.0, "code": _WARM_UP}))
-    linecache.cache["warm_up.py"] = (len(_WARM_UP), None, _WARM_UP.splitlines(True), "warm_up.py")
-    churn = [[i, str(i), float(i)] for i in range(2000)]
-    del churn
-    linecache.cache.pop("warm_up.py", None)
+    """Touch what every run touches, so a spare child pays these copy-on-write faults (and
+    numpy's first .npz, about 1.5 ms in a fresh fork) while it waits, not on the request's
+    critical path. Kept to what every run needs anyway: a dry run of a whole program plus
+    an allocation burst cut the critical path by 0.3 ms but cost 2 ms more CPU per child,
+    which a busy machine cannot spare (bench/sandbox.py, bench/llm_throughput.py)."""
+    compile("def solve():\n    return {}", "program.py", "exec")
+    np.savez(io.BytesIO(), h=np.zeros(4))
+    json.dumps({"status": "ok"})
+    json.loads('{"status": "ok", "time_s": 1.0}')

@@ -95,6 +95,7 @@ def test_replay_of_a_local_run_reproduces_it(ray_session, tmp_path):
         "budget.evaluations=6",
         "search.islands=1",
         "search.in_flight_per_island=1",
+        "search.pipeline=false",
         "seed=7",
         "literature.enabled=false",
     ]
