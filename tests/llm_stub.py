@@ -66,6 +66,7 @@ class Request:
     path: str
     headers: dict[str, str]  # names in lower case
     body: Any  # the parsed JSON body, or the raw text if it was not JSON
+    wall: float = field(default_factory=time.time)  # comparable with the database's created_at
     time: float = field(default_factory=time.monotonic)
 
     @property
@@ -181,6 +182,8 @@ class StubLLM:
         self.default = default or reply()
         self.host = host
         self.requests: list[Request] = []
+        self.active = 0  # requests being answered right now
+        self.max_active = 0  # the most ever answered at once
         self._script: deque[Behaviour] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -289,8 +292,15 @@ class StubLLM:
                     )
                     return
                 b = stub._next()
-                if b.delay_s:
-                    time.sleep(b.delay_s)
+                with stub._lock:
+                    stub.active += 1
+                    stub.max_active = max(stub.max_active, stub.active)
+                try:
+                    if b.delay_s:
+                        time.sleep(b.delay_s)
+                finally:
+                    with stub._lock:
+                        stub.active -= 1
                 model = body.get("model", MODEL) if isinstance(body, dict) else MODEL
                 if b.kind == "error":
                     headers = {}

@@ -115,3 +115,45 @@ def test_replay_of_a_local_run_reproduces_it(ray_session, tmp_path):
     db = sqlite3.connect(second / "evolve.db")
     assert db.execute("SELECT COUNT(*) FROM llm_calls WHERE error IS NOT NULL").fetchone()[0] == 0
     assert {r[0] for r in db.execute("SELECT model FROM llm_calls")} == {"evolve-replay/strict"}
+
+
+def _pipelined_run(tmp_path: Path, pipeline: bool) -> tuple[int, int, int]:
+    """(requests, the most in flight at once, how often the next request reached the server
+    before the last answer's child was recorded) for a 1-island run with 1 request slot."""
+    with StubLLM(default=reply(_edit(99))) as stub:
+        stub.script(*[reply(_edit(k)) for k in range(40)])
+        runs = tmp_path / f"pipeline-{pipeline}"
+        rc = main(
+            [
+                "run",
+                f"runs_dir={runs}",
+                "report.live=false",
+                "budget.evaluations=10",
+                "search.islands=1",
+                "search.in_flight_per_island=1",
+                f"search.pipeline={str(pipeline).lower()}",
+                "sandbox.workers=1",
+                "literature.enabled=false",
+                "llm=openai",
+                "llm.model=openai/stub",
+                f"llm.api_base=http://127.0.0.1:{stub.port}/v1",
+            ]
+        )
+        assert rc == 0
+    db = sqlite3.connect(_run_dir(runs) / "evolve.db")
+    recorded = [
+        r[0]
+        for r in db.execute("SELECT created_at FROM programs WHERE mode != 'seed' ORDER BY seq")
+    ]
+    arrivals = [r.wall for r in stub.requests]
+    assert len(arrivals) == len(recorded)  # one request per child, no failures
+    early = sum(arrivals[i + 1] < recorded[i] for i in range(len(recorded) - 1))
+    return len(arrivals), stub.max_active, early
+
+
+def test_pipeline_starts_the_next_request_while_the_last_child_is_evaluated(ray_session, tmp_path):
+    n, most, early = _pipelined_run(tmp_path, pipeline=True)
+    assert most == 1  # never more requests in flight than slots
+    assert early >= (n - 1) // 2, (n, early)  # the next request did not wait for the score
+    n, most, early = _pipelined_run(tmp_path, pipeline=False)
+    assert most == 1 and early == 0  # strictly one iteration after another
