@@ -54,27 +54,31 @@ class ArchiveActor:
     def __init__(self, db_path: str, run_id: str) -> None:
         self.db = Database(db_path)
         self.run_id = run_id
+
+    def evaluated_hashes(self) -> list[str]:
+        """Code hashes of every program this run has evaluated (for the pool, on resume)."""
         rows = self.db.db.execute(
-            "SELECT code_hash, id FROM programs WHERE run_id = ? AND code_hash != '' AND status != 'rejected'",
-            [run_id],
+            "SELECT DISTINCT code_hash FROM programs "
+            "WHERE run_id = ? AND code_hash != '' AND status != 'rejected'",
+            [self.run_id],
         ).fetchall()
-        self.hashes: dict[str, int] = {h: i for h, i in rows}
+        return [r[0] for r in rows]
 
     def start_run(self, problem: str, seed: int, config: dict, versions: dict) -> None:
         self.db.start_run(self.run_id, problem, seed, config, versions)
 
-    def record_llm_call(self, island: int, call: dict[str, Any], code_hash: str = "") -> tuple:
-        """Record a call; with the hash of the child it produced, also say which program of
-        this run already has that code (None: new). One round trip for both."""
-        call_id = self.db.record_llm_call(self.run_id, {"island": island, **call})
-        return call_id, self.hashes.get(code_hash) if code_hash else None
+    def record_llm_call(self, island: int, call: dict[str, Any]) -> int:
+        return self.db.record_llm_call(self.run_id, {"island": island, **call})
 
     def record_program(self, prog: dict[str, Any]) -> int:
-        pid = self.db.record_program(self.run_id, prog)
-        status = (prog.get("evaluation") or {}).get("status", prog.get("status"))
-        if prog.get("code_hash") and status != "rejected":
-            self.hashes.setdefault(prog["code_hash"], pid)
-        return pid
+        return self.db.record_program(self.run_id, prog)
+
+    def record_iteration(
+        self, island: int, call: dict[str, Any], prog: dict[str, Any]
+    ) -> tuple[int, int]:
+        """An iteration's LLM call and the child it produced, in one round trip."""
+        call_id = self.db.record_llm_call(self.run_id, {"island": island, **call})
+        return call_id, self.db.record_program(self.run_id, {**prog, "llm_call_id": call_id})
 
     def record_migration(self, src: int, dst: int, program_id: int) -> None:
         self.db.record_migration(self.run_id, src, dst, program_id)
@@ -133,11 +137,21 @@ class EvaluatorActor:
 class EvaluatorPool:
     """Hands each evaluation to the next free worker (fair, no per-island pinning)."""
 
-    def __init__(self, workers: list) -> None:
+    def __init__(self, workers: list, evaluated: list[str] | None = None) -> None:
         self.workers = workers
         self.free: asyncio.Queue | None = None
+        # Hashes of every program sent for evaluation in this run (and, on resume, before):
+        # the one gate that keeps a program from being evaluated twice, across all islands,
+        # including two copies in flight at the same moment.
+        self.evaluated: set[str] = set(evaluated or ())
 
-    async def evaluate(self, code: str) -> dict[str, Any]:
+    async def evaluate(self, code: str, h: str | None = None) -> dict[str, Any] | None:
+        """Score `code` on the next free worker; None if a program with hash `h` was already
+        sent for evaluation in this run."""
+        if h is not None:
+            if h in self.evaluated:
+                return None
+            self.evaluated.add(h)
         if self.free is None:
             self.free = asyncio.Queue()
             for w in self.workers:
@@ -309,20 +323,17 @@ class IslandActor:
             h = code_hash(child)
         except EditError as exc:
             edit_error = f"{exc.kind}: {exc}"
-        dup_here = bool(h) and self.island.has(h)
-        call_id, seen = await self.archive.record_llm_call.remote(
-            self.id, record, "" if dup_here else h
-        )
         base = {
             "island": self.id,
             "generation": parent.generation + 1,
             "parent_id": parent.id,
             "inspiration_ids": [m.id for m in inspirations],
             "model": spec.model,
-            "llm_call_id": call_id,
         }
         if edit_error is not None:
-            await self.archive.record_program.remote(
+            await self.archive.record_iteration.remote(
+                self.id,
+                record,
                 {
                     **base,
                     "code": "",
@@ -330,34 +341,20 @@ class IslandActor:
                     "mode": mode,
                     "status": "rejected",
                     "reason": edit_error,
-                }
+                },
             )
             return {**summary, "status": "rejected", "counted": False, "reason": edit_error}
-        diff = unified_diff(parent.code, child)
-        if dup_here or seen is not None:
+        base.update(code=child, code_hash=h, diff=unified_diff(parent.code, child), mode=edit_mode)
+        # The pool evaluates each distinct program once per run, whichever island sends it.
+        ev = None if self.island.has(h) else await self.pool.evaluate.remote(child, h)
+        if ev is None:
             reason = "duplicate of a program already evaluated in this run"
-            await self.archive.record_program.remote(
-                {
-                    **base,
-                    "code": child,
-                    "code_hash": h,
-                    "diff": diff,
-                    "mode": edit_mode,
-                    "status": "rejected",
-                    "reason": reason,
-                }
+            await self.archive.record_iteration.remote(
+                self.id, record, {**base, "status": "rejected", "reason": reason}
             )
             return {**summary, "status": "rejected", "counted": False, "reason": reason}
-        ev = await self.pool.evaluate.remote(child)
-        pid = await self.archive.record_program.remote(
-            {
-                **base,
-                "code": child,
-                "code_hash": h,
-                "diff": diff,
-                "mode": edit_mode,
-                "evaluation": ev,
-            }
+        _, pid = await self.archive.record_iteration.remote(
+            self.id, record, {**base, "evaluation": ev}
         )
         self.island.evaluations += 1
         improved = False
@@ -498,7 +495,7 @@ class Evolution:
             )
             for _ in range(int(sb["workers"]))
         ]
-        self.pool = EvaluatorPool.remote(workers)
+        self.pool = EvaluatorPool.remote(workers, ray.get(self.archive.evaluated_hashes.remote()))
         self._lit_pending = None
         self._lit_next: int | None = None
         self._last_reset: dict[int, int] = {}
@@ -525,8 +522,8 @@ class Evolution:
     def _seed(self) -> None:
         """Evaluate the problem's seed program once and give it to every island."""
         code = self.problem.initial_code
-        ev = ray.get(self.pool.evaluate.remote(code))
         h = code_hash(code)
+        ev = ray.get(self.pool.evaluate.remote(code, h))  # a fresh run: never a duplicate
         pid = ray.get(
             self.archive.record_program.remote(
                 {
