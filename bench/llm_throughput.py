@@ -4,11 +4,11 @@ The stub (tests/llm_stub.py, in its own process so it does not share our GIL) an
 request after a fixed delay (200 ms); the ideal rate at concurrency c is c / delay. Prints:
 
 1. the client alone: completions per second through `LLMClient.acomplete` at concurrency
-   1, 8 and 64, and its CPU per call (litellm's, mostly);
+   1, 4, 8 and 64, and its CPU per call (litellm's, mostly);
 2. the engine's own CPU per iteration (prompt build, parse and apply the answer, hash, diff,
    record);
 3. real engine runs (`evolve run`, erdos/min_overlap on 24 steps: its scoring takes 0.1 ms,
-   so each evaluation is the sandbox plus a trivial evaluator) at concurrency 1, 8 and 64,
+   so each evaluation is the sandbox plus a trivial evaluator) at concurrency 1, 4, 8 and 64,
    concurrency being islands x requests in flight per island with one island per core at
    most, and the machine's CPU use, which says where the 2 cores saturate.
 
@@ -196,7 +196,7 @@ def bench_engine(delay: float, levels: list[int], evaluations: int) -> None:
     try:
         for c in levels:
             islands = min(c, cores)
-            n = max(evaluations, 12 * c)
+            n = min(max(evaluations, 50 * c), 800)  # several seconds of steady state
             meter = CpuMeter()
             with tempfile.TemporaryDirectory() as tmp:
                 rc = main(
@@ -239,9 +239,9 @@ def bench_engine(delay: float, levels: list[int], evaluations: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--delay", type=float, default=0.2, help="stub answer delay in seconds")
-    ap.add_argument("--levels", default="1,8,64", help="concurrency levels")
+    ap.add_argument("--levels", default="1,4,8,64", help="concurrency levels")
     ap.add_argument("--no-engine", action="store_true", help="skip the engine runs")
-    ap.add_argument("--evaluations", type=int, default=150, help="least per engine run")
+    ap.add_argument("--evaluations", type=int, default=60, help="least per engine run")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     bench_client(args.delay, levels)
