@@ -182,13 +182,16 @@ class CpuMeter:
         return (b1 - b0) / (a1 - a0) if a1 > a0 else float("nan")
 
 
-def bench_engine(delay: float, levels: list[int], evaluations: int) -> None:
+def bench_engine(delay: float, levels: list[int], evaluations: int, pipeline: bool = True) -> None:
     from evolve.cli import main
 
     proc, api_base = start_stub(delay, answers=4000)
     os.environ["OPENAI_API_KEY"] = KEY
     cores = os.cpu_count() or 1
-    print(f"\nengine runs (erdos/min_overlap, 2 sandbox workers, stub delay {delay * 1000:.0f} ms)")
+    print(
+        f"\nengine runs (erdos/min_overlap, 2 sandbox workers, stub delay {delay * 1000:.0f} ms, "
+        f"search.pipeline={str(pipeline).lower()})"
+    )
     print(
         f"{'concurrency':>11} {'islands':>7} {'evals/s':>8} {'ideal':>7} {'% ideal':>8} "
         f"{'CPU busy':>9}"
@@ -208,6 +211,7 @@ def bench_engine(delay: float, levels: list[int], evaluations: int) -> None:
                         f"search.islands={islands}",
                         f"search.in_flight_per_island={c // islands}",
                         "search.migration_interval=0",
+                        f"search.pipeline={str(pipeline).lower()}",
                         "literature.enabled=false",
                         "llm=openai",
                         "llm.model=openai/stub",
@@ -242,12 +246,15 @@ def main() -> None:
     ap.add_argument("--levels", default="1,4,8,64", help="concurrency levels")
     ap.add_argument("--no-engine", action="store_true", help="skip the engine runs")
     ap.add_argument("--evaluations", type=int, default=60, help="least per engine run")
+    ap.add_argument(
+        "--no-pipeline", action="store_true", help="engine runs with search.pipeline=false"
+    )
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     bench_client(args.delay, levels)
     bench_engine_cpu()
     if not args.no_engine:
-        bench_engine(args.delay, levels, args.evaluations)
+        bench_engine(args.delay, levels, args.evaluations, pipeline=not args.no_pipeline)
 
 
 if __name__ == "__main__":
