@@ -196,6 +196,7 @@ def bench_engine(delay: float, levels: list[int], evaluations: int, pipeline: bo
         f"{'concurrency':>11} {'islands':>7} {'evals/s':>8} {'ideal':>7} {'% ideal':>8} "
         f"{'CPU busy':>9}"
     )
+    saturated: list[float] = []  # rates of runs with every core busy
     try:
         for c in levels:
             islands = min(c, cores)
@@ -236,8 +237,16 @@ def bench_engine(delay: float, levels: list[int], evaluations: int, pipeline: bo
                 f"{c:>11} {islands:>7} {rate:>8.1f} {ideal:>7.1f} {100 * rate / ideal:>7.0f}% "
                 f"{100 * busy:>8.0f}%  (rc={rc})"
             )
+            if busy >= 0.95:
+                saturated.append(rate)
     finally:
         proc.kill()
+    if saturated:
+        ceiling = max(saturated)
+        print(
+            f"CPU ceiling: {ceiling:.1f} evaluations/s with every core busy, so the cores "
+            f"saturate from concurrency {ceiling * delay:.1f} on (ceiling x delay)"
+        )
 
 
 def main() -> None:
