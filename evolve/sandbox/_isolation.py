@@ -247,6 +247,14 @@ def drop_privileges(uid: int, gid: int, root_file_owner: bool) -> None:
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
+def drop_capabilities() -> None:
+    """Give up the capabilities a process holds in the user namespace it created (non-root
+    runs: it keeps its uid), and never gain any again."""
+    _capset(0)
+    _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
 def set_limits(
     *,
     cpu_s: float | None = None,

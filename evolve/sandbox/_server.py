@@ -69,6 +69,9 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.root = os.geteuid() == 0
+        # Read here, before any clone: inside a fresh user namespace getuid() is the overflow
+        # uid (65534) until the map is written.
+        self.outer_uid, self.outer_gid = os.getuid(), os.getgid()
         self.pid = os.getpid()  # the server's; inside a child's PID namespace getpid() is 1
         self.seq = 0
         # Children forked ahead, oldest first. Two, so that back-to-back requests find one
@@ -161,15 +164,20 @@ class Server:
         os.setsid()
         iso.die_with_parent()
         uid = gid = self._uid(seq)
-        # With Landlock the child's file accesses check as root (see drop_privileges), so
-        # root owns its folder; without it, the child's own uid does.
-        owner = 0 if self.landlock_abi > 0 else uid
-        if self.flags & iso.CLONE_NEWUSER:
-            iso.map_user_namespace(os.getuid(), os.getgid())
+        in_userns = bool(self.flags & iso.CLONE_NEWUSER)
+        if in_userns:
+            # Not root: a user namespace of its own, where it is still the calling user (and
+            # has capabilities only until drop_capabilities below).
+            iso.map_user_namespace(self.outer_uid, self.outer_gid)
+            owner, owner_gid = self.outer_uid, self.outer_gid
+        else:
+            # With Landlock the child's file accesses check as root (see drop_privileges), so
+            # root owns its folder; without it, the child's own uid does.
+            owner = owner_gid = 0 if self.landlock_abi > 0 else uid
         workdir = os.path.join(self.base, f"c{seq}")
         if (
             self.flags & iso.CLONE_NEWNS
-            and self.root
+            and (self.root or in_userns)
             and (probe or self.features.get("mount_namespace"))
         ):
             try:
@@ -177,7 +185,7 @@ class Server:
                 masked = [
                     d for d in masked if not any(p.startswith(d + "/") for p in self.read_paths)
                 ]
-                iso.mount_private_tmp(["/tmp", *masked], self.config.disk_mb, owner, owner)
+                iso.mount_private_tmp(["/tmp", *masked], self.config.disk_mb, owner, owner_gid)
                 workdir = "/tmp"
                 report["mount"] = True
             except OSError as exc:
@@ -205,6 +213,12 @@ class Server:
                 report["uid"] = True
             except OSError as exc:
                 report["problems"].append(f"private uid: {exc}")
+        if in_userns:
+            try:
+                iso.drop_capabilities()
+                report["caps"] = True
+            except OSError as exc:
+                report["problems"].append(f"dropping capabilities: {exc}")
         return workdir
 
     def spawn(self) -> Child:
@@ -255,7 +269,10 @@ class Server:
             address_space=self.vm_base + int(request["memory_mb"]) * 1024 * 1024,
             file_bytes=int(request["max_file_bytes"]),
             open_files=int(request["max_open_files"]),
-            processes=int(request["max_processes"]) if self.features.get("private_uid") else None,
+            # Counted per uid and user namespace: the child's own uid, or its own namespace.
+            processes=int(request["max_processes"])
+            if self.features.get("private_uid") or self.features.get("user_namespace")
+            else None,
         )
         _child.run(request, request.pop("code"), 4)
 
