@@ -21,6 +21,8 @@ _libc.syscall.restype = ctypes.c_long
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
 _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
 _SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+_SYS_OPEN_TREE, _SYS_MOVE_MOUNT = 428, 429  # also the same everywhere (Linux >= 5.2)
+_AT_FDCWD, _AT_RECURSIVE, _OPEN_TREE_CLONE, _MOVE_MOUNT_F_EMPTY_PATH = -100, 0x8000, 1, 0x4
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -30,6 +32,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 1, 2, 4, 0x4000, 0x40000
+_MS_REMOUNT, _MS_BIND = 32, 4096
 _PR_SET_PDEATHSIG, _PR_SET_KEEPCAPS, _PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE = 1, 8, 38, 4
 
 # Landlock access rights (see linux/landlock.h); which of them exist depends on the ABI version.
@@ -106,20 +109,49 @@ def die_with_parent() -> None:
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def mount_private_tmp(paths: list[str], size_mb: int, uid: int, gid: int) -> None:
+def mount_private_tmp(
+    paths: list[str], size_mb: int, uid: int, gid: int, keep: list[str] | None = None
+) -> None:
     """Hide each path behind a fresh, size-capped tmpfs in this (new) mount namespace.
 
     The first path becomes the child's working folder; the others (/run, /dev/shm, ...) are
     covered so that the child cannot reach the unix sockets and files that live there.
+    Folders in `keep` (an interpreter or a virtualenv under /tmp) are put back where they were,
+    on top of the tmpfs: copies of their mounts are taken before covering (open_tree) and
+    attached again after (move_mount). Landlock still decides whether they may be read.
     """
     _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate /")
-    for i, path in enumerate(paths):
-        size = size_mb if i == 0 else 1
-        opts = f"size={size}m,mode=0700,uid={uid},gid={gid}".encode()
-        flags = _MS_NOSUID | _MS_NODEV | (0 if i == 0 else _MS_RDONLY)
-        _check(
-            _libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, opts), f"mount tmpfs on {path}"
-        )
+    kept = []
+    try:
+        for path in keep or []:
+            fd = _libc.syscall(
+                _SYS_OPEN_TREE, _AT_FDCWD, path.encode(), _OPEN_TREE_CLONE | _AT_RECURSIVE
+            )
+            kept.append((path, _check(fd, f"open_tree {path}")))
+        for i, path in enumerate(paths):
+            size = size_mb if i == 0 else 1
+            opts = f"size={size}m,mode=0700,uid={uid},gid={gid}".encode()
+            flags = _MS_NOSUID | _MS_NODEV | (0 if i == 0 else _MS_RDONLY)
+            _check(
+                _libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, opts),
+                f"mount tmpfs on {path}",
+            )
+        for path, fd in kept:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            _check(
+                _libc.syscall(
+                    _SYS_MOVE_MOUNT, fd, b"", _AT_FDCWD, path.encode(), _MOVE_MOUNT_F_EMPTY_PATH
+                ),
+                f"move_mount {path}",
+            )
+            # Read-only here: it lies beneath the working folder, which Landlock lets it write.
+            _check(
+                _libc.mount(None, path.encode(), None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY, None),
+                f"remount {path} read-only",
+            )
+    finally:
+        for _, fd in kept:
+            os.close(fd)
 
 
 # --- Landlock --------------------------------------------------------------------------------

@@ -185,7 +185,12 @@ class Server:
                 masked = [
                     d for d in masked if not any(p.startswith(d + "/") for p in self.read_paths)
                 ]
-                iso.mount_private_tmp(["/tmp", *masked], self.config.disk_mb, owner, owner_gid)
+                # What the child must read that lives under /tmp (a virtualenv there) stays.
+                keep = [p for p in self.read_paths if p.startswith("/tmp/")]
+                keep = [p for p in keep if not any(p.startswith(q + "/") for q in keep)]
+                iso.mount_private_tmp(
+                    ["/tmp", *masked], self.config.disk_mb, owner, owner_gid, keep=keep
+                )
                 workdir = "/tmp"
                 report["mount"] = True
             except OSError as exc:

@@ -156,3 +156,26 @@ def test_children_naming_numba_are_served_by_the_server_that_has_it_imported():
             res = box.run(SandboxRequest(heavy))
             assert res.status == "ok" and res.outputs["h"].tolist() == [1.0, 2.0], res
         assert box.features["network_namespace"] and box.restarts == 0
+
+
+def test_a_readable_folder_under_tmp_stays_readable_behind_the_private_tmp(tmp_path):
+    # A virtualenv or an interpreter under /tmp must not vanish behind the child's own /tmp.
+    lib = tmp_path / "site"
+    lib.mkdir()
+    (lib / "evolve_tmp_module.py").write_text("VALUE = 41\n")
+    assert str(lib).startswith("/tmp/")
+    code = (
+        f"import sys\nsys.path.insert(0, {str(lib)!r})\nimport evolve_tmp_module\n\n"
+        "def solve():\n    return {'h': [evolve_tmp_module.VALUE + 1]}\n"
+    )
+    write = (
+        f"def solve():\n    open({str(lib / 'x.py')!r}, 'w').write('x')\n    return {{'h': [1]}}\n"
+    )
+    with Sandbox(preload=("numpy",), read_paths=(str(lib),)) as box:
+        res = box.run(SandboxRequest(code))
+        assert res.status == "ok" and res.outputs["h"].tolist() == [42], res
+        if box.features["mount_namespace"]:
+            listing = "import os\ndef solve():\n    return {'h': [len(os.listdir('/tmp'))]}\n"
+            assert box.run(SandboxRequest(listing)).outputs["h"].tolist() == [1]  # the way back
+        res = box.run(SandboxRequest(write))
+        assert res.status == "crash" and not (lib / "x.py").exists(), res
