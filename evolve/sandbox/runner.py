@@ -108,9 +108,11 @@ class _Server:
         self.buf = bytearray()
         self.features: dict[str, Any] = {}
         self.restarts = 0
+        self.launched = False
 
     def launch(self) -> None:
-        """Start the process; `handshake` waits for it (so several servers start in parallel)."""
+        """Start the process; `handshake` waits for its hello."""
+        self.launched = True
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-B", str(_SERVER), json.dumps(self.config)],
             stdin=subprocess.PIPE,
@@ -218,8 +220,9 @@ class Sandbox:
 
     `on_demand` names preloaded modules that make a fork dearer (numba's LLVM more than
     doubles the cost of forking and tearing down a child): when one of them is in `preload`,
-    a second server without it serves every child whose code never names it, and the server
-    with the full `preload` serves the rest. A child that names numba finds it imported.
+    a server without it serves every child whose code never names it, and a second server
+    with the full `preload`, started when the first such child comes, serves the rest. A
+    child that names numba finds it imported.
     """
 
     def __init__(
@@ -251,18 +254,11 @@ class Sandbox:
             configs = [{**config, "preload": light}, config]
         self._servers = [_Server(c) for c in configs]
         self._lock = threading.Lock()
-        started: list[_Server] = []
-        try:
-            for server in self._servers:
-                server.launch()
-                started.append(server)
-            for server in self._servers:
-                server.handshake()
-        except BaseException:
-            for server in started:
-                server.stop()
-            raise
-        self.features: dict[str, Any] = self._servers[-1].features
+        # The server with the on-demand modules starts when the first child names one: most
+        # runs never need it, and importing numba costs seconds of CPU at start-up.
+        self._servers[0].launch()
+        self._servers[0].handshake()
+        self.features: dict[str, Any] = self._servers[0].features
 
     # --- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -317,7 +313,10 @@ class Sandbox:
         line = json.dumps(payload).encode() + b"\n"
         server = self._server_for(req)
         with self._lock:
-            if not server.alive:
+            if server.proc is None and not server.launched:
+                server.launch()
+                server.handshake()
+            elif not server.alive:
                 server.restart("the sandbox server had exited")
             t0 = time.monotonic()
             try:
