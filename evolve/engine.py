@@ -121,6 +121,10 @@ class EvaluatorActor:
         self.timeout_s = timeout_s
         self.sandbox = sandbox.Sandbox(preload=tuple(preload), on_demand=tuple(on_demand))
 
+    def sandbox_features(self) -> dict[str, Any]:
+        """Which isolation layers are in force where this worker runs."""
+        return self.sandbox.features
+
     def evaluate(self, code: str) -> dict[str, Any]:
         from evolve.evaluators.harness import sandbox_request, score_sandbox_result
 
@@ -421,6 +425,7 @@ class Progress:
     resets: int = 0
     verdicts: list[str] = field(default_factory=list)
     stop_reason: str = ""
+    sandbox_problems: list[str] = field(default_factory=list)  # isolation layers missing here
 
     @property
     def elapsed(self) -> float:
@@ -734,9 +739,19 @@ class Evolution:
             and Database(self.db_path).db["runs"].count_where("id = ?", [self.run_id]) > 0
         )
         self._start_actors()
-        ray.get(
-            self.archive.start_run.remote(self.problem.name, int(cfg["seed"]), cfg, _versions())
-        )
+        # The isolation in force is part of the run's record, and a missing layer is said
+        # once, here, in the console and run.log.
+        features = ray.get(self.workers[0].sandbox_features.remote())
+        versions = {**_versions(), "sandbox": features}
+        ray.get(self.archive.start_run.remote(self.problem.name, int(cfg["seed"]), cfg, versions))
+        self.progress.sandbox_problems = list(features.get("problems") or [])
+        for problem in self.progress.sandbox_problems:
+            log.warning("sandbox: %s; the other isolation layers still apply", problem)
+            if self.view is not None:
+                self.view.console.print(
+                    f"[yellow]sandbox:[/yellow] {problem}; the other isolation layers still apply",
+                    highlight=False,
+                )
         if resuming:
             self._restore(Database(self.db_path, readonly=True))
             log.info("resumed run %s at %d evaluations", self.run_id, self.progress.evaluations)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -42,6 +44,9 @@ def test_run_improves_on_the_seed_and_records_everything(ray_session, tmp_path):
     assert islands == {0, 1}
     assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] >= 1
     assert (run_dir / "best_program.py").read_text().count("EVOLVE-BLOCK-START") == 1
+    # The isolation the children ran under is part of the run's record.
+    sandbox = json.loads(db.execute("SELECT versions FROM runs").fetchone()[0])["sandbox"]
+    assert {"pid_namespace", "network_namespace", "landlock", "problems"} <= set(sandbox)
 
 
 def test_misspelt_override_is_one_line_error(capsys, tmp_path):
@@ -92,6 +97,9 @@ def test_show_prints_bests_islands_and_lineage(ray_session, tmp_path, capsys):
     assert f"lineage of program {best_id}" in out
     assert f"{best_score:.12g}"[:10] in out
     assert "islands" in out
+    assert "sandbox: " in out  # the isolation its children ran under
+    if os.geteuid() == 0:
+        assert "PID namespace, network namespace, private /tmp" in out and "Landlock" in out
 
 
 def _config(*overrides: str) -> dict:

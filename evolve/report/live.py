@@ -110,6 +110,8 @@ def summary(p: Progress, run_dir: Path, best_file: Path | None, direction: str) 
     ]
     if p.verdicts:
         lines.append(f"literature: {p.verdicts[-1]}")
+    if p.sandbox_problems:
+        lines.append(f"[yellow]sandbox layers missing[/yellow]: {'; '.join(p.sandbox_problems)}")
     lines += [
         f"run folder: {run_dir}",
         "  evolve.db (every child, LLM call and verdict), config.yaml, run.log"
