@@ -228,6 +228,17 @@ def cmd_replay_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from evolve import doctor
+
+    r = doctor.report()
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        console.print(doctor.render(r), highlight=False)
+    return 0 if r["sandbox"]["works"] else 1
+
+
 def cmd_literature(argv: list[str]) -> int:
     try:
         from evolve.literature import literature_main
@@ -471,6 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problem", default=None, help="only runs of this problem")
     p.add_argument("--output", "-o", default=None, help="write to this file instead of the console")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser(
+        "doctor", help="what this machine gives a run: sandbox layers (and fixes), keys, versions"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_doctor)
     sub.add_parser(
         "literature",
         help="known results: `evolve literature PROBLEM`, `evolve literature update FILE`",

@@ -24,6 +24,7 @@ from typing import Any
 import ray
 
 from evolve.config import llm_models
+from evolve.doctor import package_versions
 from evolve.evaluators.evaluation import Evaluation
 from evolve.population.database import Database
 from evolve.population.island import Island, Member
@@ -453,18 +454,6 @@ def init_ray(cluster: dict[str, Any]) -> bool:
     return True
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("evolve", "numpy", "numba", "litellm", "ray", "hydra-core", "sqlite-utils"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
-
-
 class Evolution:
     """Drives one run: seeds or restores the islands, keeps work in flight, stops on budget."""
 
@@ -742,7 +731,7 @@ class Evolution:
         # The isolation in force is part of the run's record, and a missing layer is said
         # once, here, in the console and run.log.
         features = ray.get(self.workers[0].sandbox_features.remote())
-        versions = {**_versions(), "sandbox": features}
+        versions = {**package_versions(), "sandbox": features}
         ray.get(self.archive.start_run.remote(self.problem.name, int(cfg["seed"]), cfg, versions))
         self.progress.sandbox_problems = list(features.get("problems") or [])
         for problem in self.progress.sandbox_problems:

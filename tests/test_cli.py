@@ -118,3 +118,26 @@ def test_show_and_report_on_missing_run(tmp_path):
 def test_corrupt_database_one_line(tmp_path):
     (tmp_path / "evolve.db").write_bytes(b"this is not sqlite" * 100)
     assert "not a usable evolve database" in one_line_error(evolve("show", str(tmp_path)))
+
+
+def test_doctor_reports_the_sandbox_layers_and_key_names_never_values(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-doctor-must-not-print-this")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    r = evolve("doctor", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "sk-doctor-must-not-print-this" not in r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    sb = report["sandbox"]
+    assert sb["works"] and set(sb["features"]) >= {"pid_namespace", "landlock", "problems"}
+    keys = {(k["preset"], k["variable"]): k["set"] for k in report["llm_keys"]}
+    assert keys[("openai", "OPENAI_API_KEY")] is True
+    assert keys[("anthropic", "ANTHROPIC_API_KEY")] is False
+    # Every layer that is off comes with how to turn it on.
+    off = {
+        k for k, v in sb["features"].items() if not v and k not in ("problems", "user_namespace")
+    }
+    as_user = set() if report["root"] else {"private_uid"}  # only root can have one
+    assert off <= {m["layer"] for m in sb["missing"]} | as_user
+    text = evolve("doctor")
+    assert text.returncode == 0 and "sandbox: works" in text.stdout
+    assert "sk-doctor" not in text.stdout
