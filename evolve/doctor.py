@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from evolve.paths import conf_dir, problems_dir
+from evolve.sandbox.runner import describe_layers
 
 # What to do when a layer is missing, in the words of someone fixing their machine.
 _FIXES = {
@@ -118,15 +119,12 @@ def render(r: dict[str, Any]) -> str:
     if not sb["works"]:
         lines.append(f"sandbox: NOT WORKING: {sb['error']}")
     else:
-        on = [k for k, v in sb["features"].items() if v and k != "problems"]
         lines.append(
             f"sandbox: works (a trivial child took {sb['trivial_child_ms']} ms); "
-            f"layers: {', '.join(on) or 'none'}"
+            f"layers: {describe_layers(sb['features'])}"
         )
     for m in sb["missing"]:
         lines.append(f"  missing {m['layer']}: {m['fix']}")
-    for p in sb["features"].get("problems") or []:
-        lines.append(f"  the kernel said: {p}")
     keys = r["llm_keys"]
     if keys:
         lines.append("LLM keys (llm=PRESET reads the variable; values are never shown):")

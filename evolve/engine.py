@@ -30,6 +30,7 @@ from evolve.population.database import Database
 from evolve.population.island import Island, Member
 from evolve.problem import Problem, load_problem
 from evolve.program import EditError, apply_response, code_hash, unified_diff
+from evolve.sandbox.runner import missing_layer
 
 log = logging.getLogger(__name__)
 
@@ -735,12 +736,9 @@ class Evolution:
         ray.get(self.archive.start_run.remote(self.problem.name, int(cfg["seed"]), cfg, versions))
         self.progress.sandbox_problems = list(features.get("problems") or [])
         for problem in self.progress.sandbox_problems:
-            log.warning("sandbox: %s; the other isolation layers still apply", problem)
+            log.warning(missing_layer(problem))
             if self.view is not None:
-                self.view.console.print(
-                    f"[yellow]sandbox:[/yellow] {problem}; the other isolation layers still apply",
-                    highlight=False,
-                )
+                self.view.console.print(missing_layer(problem), style="yellow", highlight=False)
         if resuming:
             self._restore(Database(self.db_path, readonly=True))
             log.info("resumed run %s at %d evaluations", self.run_id, self.progress.evaluations)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from evolve.population.database import Database, DatabaseError
+from evolve.sandbox.runner import describe_layers
 
 
 def open_run(path: Path) -> Database:
@@ -44,9 +44,10 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         + f"; LLM calls {llm['calls']}, ${llm['cost_usd']:.4f}"
     )
-    sandbox = _sandbox_line(run.get("versions"))
-    if sandbox:
-        console.print(sandbox, highlight=False)
+    versions = run.get("versions")
+    features = versions.get("sandbox") if isinstance(versions, dict) else None
+    if features:  # recorded at the run's start (runs before that have none)
+        console.print(f"sandbox: {describe_layers(features)}", highlight=False)
     best = db.best(rid, top)
     t = Table(title=f"best {len(best)} programs")
     for col in ("id", "island", "generation", "score", "model", "mode"):
@@ -118,31 +119,3 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
     for c in checks:
         console.print(f"literature (program {c['program_id']}): {c['message'] or c['status']}")
     db.close()
-
-
-_LAYERS = {
-    "pid_namespace": "PID namespace",
-    "network_namespace": "network namespace",
-    "mount_namespace": "private /tmp",
-    "user_namespace": "user namespace",
-    "private_uid": "private uid",
-}
-
-
-def _sandbox_line(versions: object) -> str:
-    """One line on the isolation the run's children ran under (recorded at its start)."""
-    try:
-        if isinstance(versions, str):
-            versions = json.loads(versions)
-        features = (versions or {}).get("sandbox") or {}
-    except (TypeError, ValueError, AttributeError):  # a damaged record: say nothing
-        return ""
-    if not features:
-        return ""
-    on = [name for key, name in _LAYERS.items() if features.get(key)]
-    if features.get("landlock"):
-        on.append(f"Landlock ABI {features['landlock']}")
-    line = "sandbox: " + (", ".join(on) or "no isolation layer")
-    if features.get("problems"):
-        line += "; missing: " + "; ".join(features["problems"])
-    return line

@@ -273,15 +273,13 @@ def drop_privileges(uid: int, gid: int, root_file_owner: bool) -> None:
     if root_file_owner:
         _capset(1 << 7)  # CAP_SETUID, just long enough to set the filesystem uid
         _libc.setfsuid(0)
-        _capset(0)
         _libc.prctl(_PR_SET_KEEPCAPS, 0, 0, 0, 0)
-    _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    drop_capabilities()
 
 
 def drop_capabilities() -> None:
-    """Give up the capabilities a process holds in the user namespace it created (non-root
-    runs: it keeps its uid), and never gain any again."""
+    """Give up every capability (for a non-root run, those of the user namespace it created)
+    and never gain any again."""
     _capset(0)
     _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)

@@ -221,7 +221,6 @@ class Server:
         if in_userns:
             try:
                 iso.drop_capabilities()
-                report["caps"] = True
             except OSError as exc:
                 report["problems"].append(f"dropping capabilities: {exc}")
         return workdir

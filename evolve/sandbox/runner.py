@@ -3,7 +3,8 @@
 A `Sandbox` owns a fork server (evolve/sandbox/_server.py, a separate single-threaded
 `python -I` process with numpy imported; a second one with numba too serves children that use
 numba). For every request a server hands the program to a child it forked in advance: the
-child has its own PID, mount and IPC namespaces, the server's empty network namespace, a private size-capped /tmp as its working folder, a Landlock domain that lets it
+child has its own PID, mount and IPC namespaces, the server's empty network namespace, a
+private size-capped /tmp as its working folder, a Landlock domain that lets it
 read only the Python installation and write only that folder, an unprivileged uid of its own,
 and CPU, memory, file-size, process and open-file limits. It is killed with everything it
 started at the wall-time limit.
@@ -99,6 +100,31 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+_LAYER_NAMES = {
+    "pid_namespace": "PID namespace",
+    "network_namespace": "network namespace",
+    "mount_namespace": "private /tmp",
+    "user_namespace": "user namespace",
+    "private_uid": "private uid",
+}
+
+
+def describe_layers(features: dict[str, Any]) -> str:
+    """The isolation layers of `Sandbox.features` in one line, missing ones last."""
+    on = [name for key, name in _LAYER_NAMES.items() if features.get(key)]
+    if features.get("landlock"):
+        on.append(f"Landlock ABI {features['landlock']}")
+    line = ", ".join(on) or "no isolation layer"
+    if features.get("problems"):
+        line += "; missing: " + "; ".join(features["problems"])
+    return line
+
+
+def missing_layer(problem: str) -> str:
+    """What to say, once, about a layer this machine does not give."""
+    return f"sandbox: {problem}; the other isolation layers still apply"
+
+
 class _Server:
     """The pipe to one fork server process: start, one request at a time, stop."""
 
@@ -110,8 +136,8 @@ class _Server:
         self.restarts = 0
         self.launched = False
 
-    def launch(self) -> None:
-        """Start the process; `handshake` waits for its hello."""
+    def start(self) -> None:
+        """Start the process and wait for its hello (which says the layers in force)."""
         self.launched = True
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-B", str(_SERVER), json.dumps(self.config)],
@@ -123,8 +149,6 @@ class _Server:
             start_new_session=True,  # a Ctrl-C meant for the engine does not reach the server
         )
         self.buf = bytearray()
-
-    def handshake(self) -> None:
         try:
             hello = json.loads(self.read_line(time.monotonic() + _STARTUP_TIMEOUT_S))
         except (SandboxError, ValueError) as exc:
@@ -142,7 +166,7 @@ class _Server:
         for problem in problems:
             if problem not in _warned:
                 _warned.add(problem)
-                log.warning("sandbox: %s; the other isolation layers still apply", problem)
+                log.warning(missing_layer(problem))
 
     @property
     def alive(self) -> bool:
@@ -167,8 +191,7 @@ class _Server:
             _kill_tree(self.proc)
             self.proc.stdout.close()
             self.proc = None
-        self.launch()
-        self.handshake()
+        self.start()
 
     def exchange(self, line: bytes, deadline: float) -> tuple[dict, bytes, bytes, bytes]:
         """Send one request line; return the reply header, stdout and stderr tails, raw result."""
@@ -256,8 +279,7 @@ class Sandbox:
         self._lock = threading.Lock()
         # The server with the on-demand modules starts when the first child names one: most
         # runs never need it, and importing numba costs seconds of CPU at start-up.
-        self._servers[0].launch()
-        self._servers[0].handshake()
+        self._servers[0].start()
         self.features: dict[str, Any] = self._servers[0].features
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -313,9 +335,8 @@ class Sandbox:
         line = json.dumps(payload).encode() + b"\n"
         server = self._server_for(req)
         with self._lock:
-            if server.proc is None and not server.launched:
-                server.launch()
-                server.handshake()
+            if not server.launched:
+                server.start()
             elif not server.alive:
                 server.restart("the sandbox server had exited")
             t0 = time.monotonic()
