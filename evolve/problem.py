@@ -113,6 +113,19 @@ class Problem:
             )
         return module
 
+    def child_inputs(self) -> dict[str, Any]:
+        """The trusted instance data a child gets besides the params (a job-shop instance's
+        routes and durations): the evaluator's optional `inputs(params)` hook."""
+        hook = getattr(self.evaluator_module, "inputs", None)
+        if hook is None:
+            return {}
+        data = hook(dict(self.params))
+        if not isinstance(data, dict):
+            raise ProblemError(
+                f"{self.path / 'evaluator.py'}: inputs(params) returned {type(data).__name__}, not a dict"
+            )
+        return data
+
     # --- scoring ---------------------------------------------------------------------------
     def check_outputs(self, outputs: Any) -> dict[str, np.ndarray]:
         """Validate raw outputs against the spec (raises OutputError)."""

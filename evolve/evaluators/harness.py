@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from evolve.evaluators.evaluation import Evaluation
 from evolve.sandbox import SandboxRequest, SandboxResult, run
@@ -11,12 +13,60 @@ if TYPE_CHECKING:
     from evolve.problem import Problem
 
 
-def sandbox_request(problem: Problem, code: str, timeout: float | None = None) -> SandboxRequest:
+# What trusted code may hand a child as inputs, in all (the request travels as one JSON line).
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+
+
+class InputError(ValueError):
+    """A problem's trusted inputs hook returned something that cannot go to a child."""
+
+
+def encode_inputs(inputs: dict[str, Any], limit: int = MAX_INPUT_BYTES) -> dict[str, Any]:
+    """Inputs for the sandbox's data channel: numbers and strings as they are, numeric arrays
+    in a JSON form the child side rebuilds (`_child.decode_inputs`); the total size capped."""
+    out: dict[str, Any] = {}
+    total = 0
+    for key, value in inputs.items():
+        if isinstance(value, (np.ndarray, list, tuple)):
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "biuf":
+                raise InputError(
+                    f"input {key!r} has dtype {arr.dtype}; only numeric arrays go to a child"
+                )
+            total += arr.nbytes
+            value = {
+                "__ndarray__": arr.dtype.str,
+                "shape": list(arr.shape),
+                "data": arr.ravel().tolist(),
+            }
+        elif isinstance(value, np.generic):
+            value = value.item()
+        elif not isinstance(value, (int, float, str, bool)) and value is not None:
+            raise InputError(
+                f"input {key!r} is a {type(value).__name__}; give numbers, strings or arrays"
+            )
+        else:
+            total += len(str(value))
+        if total > limit:
+            raise InputError(f"the inputs are over {limit} bytes (at {key!r})")
+        out[key] = value
+    return out
+
+
+def sandbox_request(
+    problem: Problem,
+    code: str,
+    timeout: float | None = None,
+    inputs: dict[str, Any] | None = None,
+) -> SandboxRequest:
+    """The request that runs `code` on this problem: its params plus the trusted inputs (the
+    evaluator's `inputs(params)` hook, or `inputs` given here, e.g. one instance)."""
+    given = problem.child_inputs() if inputs is None else inputs
     return SandboxRequest(
         code=code,
         entrypoint=problem.entrypoint,
         harness=problem.harness.read_text() if problem.harness else None,
-        inputs=dict(problem.params),
+        inputs=encode_inputs({**problem.params, **given}),
         time_s=float(timeout if timeout is not None else problem.limits.time_s),
         memory_mb=problem.limits.memory_mb,
     )

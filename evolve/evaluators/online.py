@@ -104,7 +104,9 @@ def item_frame(session: OnlineSession, item: Sequence[float] | None) -> bytes:
         return fmt.pack(END, *([0.0] * session.item_size))
     values = [float(v) for v in item]
     if len(values) != session.item_size:
-        raise OnlineError(f"the session produced an item of {len(values)} numbers, not {session.item_size}")
+        raise OnlineError(
+            f"the session produced an item of {len(values)} numbers, not {session.item_size}"
+        )
     return fmt.pack(ITEM, *values)
 
 
@@ -130,7 +132,9 @@ def play_in_process(
 
     def child() -> None:
         try:
-            harness_run(program, session.header(), Channel(theirs, session.item_size, session.decision_size))
+            harness_run(
+                program, session.header(), Channel(theirs, session.item_size, session.decision_size)
+            )
         except BaseException as exc:  # noqa: BLE001 - reported after the session ends
             error.append(exc)
         finally:

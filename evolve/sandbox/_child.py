@@ -55,6 +55,16 @@ def _describe(exc: BaseException) -> str:
     return f"{text} ({where})" if where else text
 
 
+def decode_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The harness's inputs: numbers as they are, arrays rebuilt from their JSON form."""
+    out = {}
+    for key, value in inputs.items():
+        if isinstance(value, dict) and "__ndarray__" in value:
+            value = np.array(value["data"], dtype=value["__ndarray__"]).reshape(value["shape"])
+        out[key] = value
+    return out
+
+
 def run(req: dict[str, Any], code: str, fd: int) -> NoReturn:
     """Run one request and reply on `fd`; never returns."""
     # So tracebacks can quote the program's lines (without a file write on the critical path).
@@ -72,7 +82,7 @@ def run(req: dict[str, Any], code: str, fd: int) -> NoReturn:
         if req.get("harness"):
             harness_ns: dict[str, Any] = {"__name__": "harness"}
             exec(compile(req["harness"], "harness.py", "exec"), harness_ns)
-            result = harness_ns["run"](namespace, req.get("inputs") or {})
+            result = harness_ns["run"](namespace, decode_inputs(req.get("inputs") or {}))
         else:
             fn = namespace.get(entrypoint)
             if not callable(fn):
