@@ -350,7 +350,7 @@ def _run_job_inner(cfg) -> None:
         from evolve.population.database import Database
 
         db = Database(run_dir / "evolve.db", readonly=True)
-        best = db.best(evo.run_id, 1)
+        best = db.best_by(evo.run_id, evo.problem.selection_metric, evo.problem.direction)
         if best:
             best_file = run_dir / "best_program.py"
             best_file.write_text(best[0]["code"])
