@@ -70,7 +70,9 @@ def run_instance(
             )
         inputs = dict(hook(instance, dict(problem.params)))
     result = runner(sandbox_request(problem, code, timeout, inputs=inputs), session)
-    if result.status != "ok":
+    if result.online_refused:  # the root cause, whatever the child did after it
+        ev = Evaluation.failed("invalid", f"{where}: {result.online_error}")
+    elif result.status != "ok":
         feedback = result.error
         if result.stderr_tail.strip():
             feedback += "\nstderr (tail):\n" + result.stderr_tail.strip()[-1000:]

@@ -24,11 +24,16 @@ import numpy as np
 
 from evolve.sandbox._channel import END, ITEM, Channel, recv_exact
 
-__all__ = ["Channel", "OnlineError", "OnlineSession", "play_in_process", "serve"]
+__all__ = ["Channel", "ChildSilent", "OnlineError", "OnlineSession", "play_in_process", "serve"]
 
 
 class OnlineError(ValueError):
     """A decision the session refuses (out of range, no room, malformed); says which and why."""
+
+
+class ChildSilent(OnlineError):
+    """The child stopped answering before every item was decided (it crashed, timed out or
+    returned early): the sandbox's status says why, when it has a reason."""
 
 
 class OnlineSession:
@@ -128,6 +133,6 @@ def serve(session: OnlineSession, sock: socket.socket) -> None:
         sock.sendall(item_frame(session, item))
         data = recv_exact(sock, size)
         if data is None:
-            raise OnlineError(f"the program stopped answering after {count} item(s)")
+            raise ChildSilent(f"the program stopped answering after {count} item(s)")
         session.decide(decision_from(session, data))
         count += 1

@@ -86,6 +86,7 @@ class SandboxResult:
     cpu_s: float = 0.0
     peak_memory_mb: float = 0.0
     online_error: str = ""  # an online run: why the trusted session stopped it ('' if it did not)
+    online_refused: bool = False  # ... because it refused a decision (not the child's silence)
 
 
 def _child_env() -> dict[str, str]:
@@ -212,7 +213,7 @@ class _Server:
 
     def exchange(
         self, line: bytes, deadline: float, session: OnlineSession | None = None
-    ) -> tuple[dict, bytes, bytes, bytes, str]:
+    ) -> tuple[dict, bytes, bytes, bytes, tuple[str, bool]]:
         """Send one request line (and, online, serve the session's items to the child); return
         the reply header, stdout and stderr tails, raw result and why the session stopped."""
         assert self.proc and self.proc.stdin and self.control
@@ -225,13 +226,13 @@ class _Server:
                 theirs.close()
         self.proc.stdin.write(line)
         self.proc.stdin.flush()
-        online_error = ""
+        online = ("", False)
         if ours is not None:
-            online_error = _serve_online(session, ours, deadline)
+            online = _serve_online(session, ours, deadline)
         header = json.loads(self.read_line(deadline))
         out = self.read_exact(header["stdout_len"], deadline)
         err = self.read_exact(header["stderr_len"], deadline)
-        return header, out, err, self.read_exact(header["result_len"], deadline), online_error
+        return header, out, err, self.read_exact(header["result_len"], deadline), online
 
     def _fill(self, deadline: float) -> None:
         assert self.proc and self.proc.stdout
@@ -397,7 +398,7 @@ class Sandbox:
                 server.restart("the sandbox server had exited")
             t0 = time.monotonic()
             try:
-                header, out, err, res, online_error = server.exchange(
+                header, out, err, res, online = server.exchange(
                     line, t0 + float(req.time_s) + _GRACE_S, session
                 )
             except (OSError, SandboxError, ValueError, KeyError) as exc:
@@ -408,7 +409,7 @@ class Sandbox:
                     wall_s=time.monotonic() - t0,
                 )
         result = _interpret(req, header, out, err, res)
-        result.online_error = online_error
+        result.online_error, result.online_refused = online
         return result
 
 
@@ -421,19 +422,22 @@ def _current_cpu() -> int | None:
         return None
 
 
-def _serve_online(session: OnlineSession, sock: socket.socket, deadline: float) -> str:
+def _serve_online(session: OnlineSession, sock: socket.socket, deadline: float) -> tuple[str, bool]:
     """Feed the session's items to the child, pinned to one CPU with it; '' when every item
-    was decided, else why the session stopped (a refused decision, silence, the time limit)."""
-    from evolve.evaluators.online import OnlineError, serve
+    was decided, else why the session stopped (a refused decision, silence, the time limit);
+    and whether it was a refusal."""
+    from evolve.evaluators.online import ChildSilent, OnlineError, serve
 
     try:
         sock.settimeout(max(0.001, deadline - time.monotonic()))
         serve(session, sock)
-        return ""
+        return "", False
+    except ChildSilent as exc:
+        return str(exc), False
     except OnlineError as exc:
-        return str(exc)
+        return str(exc), True
     except OSError as exc:  # a timeout, or the child closed its end mid-frame
-        return f"the online exchange failed: {type(exc).__name__}: {exc}"
+        return f"the online exchange failed: {type(exc).__name__}: {exc}", False
     finally:
         sock.close()
 

@@ -14,7 +14,10 @@ def load_instances(source, params, folder):
     if "generator" in source:
         n = int(source.get("args", {}).get("n_items", 100))
         return [
-            {"name": f"u{seed}", "sizes": np.random.default_rng(seed).integers(5, 70, n).astype(float)}
+            {
+                "name": f"u{seed}",
+                "sizes": np.random.default_rng(seed).integers(5, 70, n).astype(float),
+            }
             for seed in source["seeds"]
         ]
     sizes = [float(x) for x in (Path(folder) / source["file"]).read_text().split()]
@@ -38,7 +41,7 @@ class Session(OnlineSession):
         i = len(self.assignment)
         b = decision[0]
         if b != int(b) or not 0 <= b < len(self.free):
-            raise OnlineError(f"item {i}: bin {b!r} is not a bin index")
+            raise OnlineError(f"item {i}: bin {float(b)!r} is not a bin index")
         b = int(b)
         if self.free[b] < self.sizes[i]:
             raise OnlineError(f"item {i} (size {self.sizes[i]:g}) does not fit in bin {b}")

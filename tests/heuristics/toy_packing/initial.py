@@ -5,4 +5,6 @@ import numpy as np
 def priority(item, bins):
     """First fit: every bin the same."""
     return np.zeros(len(bins)) * 1.0
+
+
 # EVOLVE-BLOCK-END
