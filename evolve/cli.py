@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -413,9 +414,27 @@ def _one_line_hydra_error(exc: Exception) -> str:
         head, _, tail = text.partition("(to add a new key use")
         key = tail.split()[0] if tail.split() else ""
         return f"{head.strip()} — no such setting; check the spelling (`evolve run --cfg job` lists every key){'' if not key else ''}"
+    missing = re.search(r"Could not find 'problem/([^']+)'", text)
+    if missing:
+        # Hydra lists only the top level of a nested group ("custom"): name the problems.
+        return _unknown_problem(missing.group(1))
     if "Could not find" in text or "Could not load" in text:
         return text + " (`evolve run --help` lists the available options of each group)"
     return text
+
+
+def _unknown_problem(name: str) -> str:
+    import difflib
+
+    from evolve.problem import list_problems
+
+    known = [n for n, _ in list_problems()]
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    return (
+        f"unknown problem {name!r}{hint}; the problems are {', '.join(known)} "
+        "(or problem=custom problem.name=/path/to/a/problem_folder)"
+    )
 
 
 # --- entry point ---------------------------------------------------------------------------

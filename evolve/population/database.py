@@ -443,6 +443,32 @@ class Database:
             limit=limit,
         )
 
+    def cascade_summary(self, run_id: str) -> dict[str, float]:
+        """Instances a heuristic problem's cascade ran and saved, over the run's children."""
+        row = self.db.execute(
+            "SELECT COUNT(*), SUM(status = 'stopped'), "
+            "COALESCE(SUM(json_extract(metrics, '$.instances_run')), 0), "
+            "COALESCE(SUM(json_extract(metrics, '$.instances_full')), 0), "
+            "COALESCE(SUM(json_extract(metrics, '$.cascade_saved')), 0) "
+            "FROM programs WHERE run_id = ? AND json_extract(metrics, '$.instances_full') IS NOT NULL",
+            [run_id],
+        ).fetchone()
+        return {
+            "children": row[0],
+            "stopped": row[1] or 0,
+            "instances_run": row[2],
+            "instances_full": row[3],
+            "saved": row[4],
+        }
+
+    def direction(self, run_id: str) -> str:
+        """'max' or 'min', read from the recorded programs (fitness = score for max)."""
+        row = self.db.execute(
+            "SELECT score, fitness FROM programs WHERE run_id = ? AND valid = 1 AND score != 0 LIMIT 1",
+            [run_id],
+        ).fetchone()
+        return "min" if row and row[1] == -row[0] else "max"
+
     def best(self, run_id: str, limit: int = 1) -> list[dict]:
         return self.programs(run_id, "valid = 1", order="fitness DESC, seq ASC", limit=limit)
 
