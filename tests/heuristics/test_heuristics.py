@@ -272,3 +272,41 @@ def test_a_run_picks_its_best_by_validation_and_scores_it_once_on_test(ray_sessi
     assert (run_dir / "best_program.py").read_text() == db.execute(
         "SELECT code FROM programs WHERE id = ?", [pid]
     ).fetchone()[0]
+
+
+# --- the literature check ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("known", "status"),
+    [(0.5, "matches_known"), (0.4, "below_known"), (0.6, "improves_known")],
+)
+def test_the_literature_check_scores_the_named_metric_afresh(tmp_path, known, status):
+    from evolve.literature.check import check_heuristic
+
+    folder = _copy_with(tmp_path)
+    (folder / "known.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "metric": "test_fixed",
+                "direction": "min",
+                "as_of": "2026-12",
+                "best_known": {"value": known, "citation": "a test fixture", "date": "2026"},
+            }
+        )
+    )
+    verdict, metrics = check_heuristic(load_problem(folder), FIRST_FIT)
+    assert metrics["test_fixed"] == pytest.approx(0.5)  # first fit: 3 bins for 6 items
+    assert verdict.status == status and verdict.score == pytest.approx(0.5)
+    assert verdict.reason.startswith("on test_fixed")
+    if status == "improves_known":
+        assert verdict.reverified and "two fresh evaluations" in verdict.reason
+
+
+def test_a_known_metric_the_problem_does_not_report_is_a_clear_error(tmp_path):
+    from evolve.literature.check import check_heuristic
+
+    folder = _copy_with(tmp_path)
+    (folder / "known.yaml").write_text(
+        yaml.safe_dump({"metric": "test_nope", "best_known": {"value": 1, "citation": "x"}})
+    )
+    with pytest.raises(ValueError, match="test_nope"):
+        check_heuristic(load_problem(folder), FIRST_FIT)
