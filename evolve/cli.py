@@ -144,6 +144,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     problem = load_problem(args.problem, _params(args.param))
     outputs = _load_outputs(Path(args.outputs))
+    if problem.heuristic:
+        ev = problem.score(outputs, _instance(problem, args.instance))
+        _print_evaluation(ev, args.json)
+        return 0
     ev = problem.score(outputs)
     extra = {}
     if ev.valid:
@@ -152,6 +156,24 @@ def cmd_score(args: argparse.Namespace) -> int:
             extra["verdict"] = verdict
     _print_evaluation(ev, args.json, extra)
     return 0
+
+
+def _instance(problem, ref: str | None) -> dict[str, Any]:
+    """A heuristic problem's instance named SET/NAME (e.g. test/u200)."""
+    sets = [s for s in ("train", "validation", "test") if problem.instance_sets.get(s)]
+    names = [f"{s}/{inst.get('name')}" for s in sets for _, inst in problem.instances(s)]
+    if ref is None:
+        shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+        raise UsageError(
+            f"{problem.name} is a heuristic problem: say which instance with --instance ({shown})"
+        )
+    set_name, _, name = ref.partition("/")
+    for _, inst in problem.instances(set_name) if set_name in sets else []:
+        if str(inst.get("name")) == name:
+            return inst
+    raise UsageError(
+        f"{problem.name} has no instance {ref!r}; its instances: {', '.join(names[:30])}"
+    )
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -467,6 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the Evaluation (and verdict) as JSON")
     p.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="problem parameter, e.g. n=32"
+    )
+    p.add_argument(
+        "--instance",
+        metavar="SET/NAME",
+        help="heuristic problems: the instance the outputs are for, e.g. test/u200",
     )
     p.set_defaults(func=cmd_score)
     p = sub.add_parser("problems", help="list the problems")

@@ -310,3 +310,43 @@ def test_a_known_metric_the_problem_does_not_report_is_a_clear_error(tmp_path):
     )
     with pytest.raises(ValueError, match="test_nope"):
         check_heuristic(load_problem(folder), FIRST_FIT)
+
+
+# --- the command line ----------------------------------------------------------------------
+def _evolve(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "evolve.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_eval_json_reports_every_set_and_dataset(tmp_path):
+    prog = tmp_path / "best_fit.py"
+    prog.write_text(BEST_FIT)
+    r = _evolve("eval", str(TOY), str(prog), "--json")
+    assert r.returncode == 0, r.stderr
+    metrics = __import__("json").loads(r.stdout)["metrics"]
+    for key in (
+        "train",
+        "train_small",
+        "validation",
+        "validation_small",
+        "test",
+        "test_large",
+        "test_fixed",
+    ):
+        assert key in metrics, key
+
+
+def test_score_takes_the_instance_a_heuristic_output_is_for(tmp_path):
+    out = tmp_path / "a.json"
+    out.write_text('{"assignment": [0, 1, 0, 1, 1, 2]}')  # 60+40 | 50+30+20 | 10
+    r = _evolve("score", str(TOY), str(out), "--instance", "test/fixed", "--json")
+    assert r.returncode == 0, r.stderr
+    assert __import__("json").loads(r.stdout)["score"] == pytest.approx(0.5)
+    r = _evolve("score", str(TOY), str(out))
+    assert r.returncode == 2 and "--instance" in r.stderr and "test/fixed" in r.stderr
+    r = _evolve("score", str(TOY), str(out), "--instance", "test/nope")
+    assert r.returncode == 2 and "no instance 'test/nope'" in r.stderr
