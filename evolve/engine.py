@@ -10,6 +10,7 @@ island, migrates the best programs around the ring, enforces the budget and show
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -269,6 +270,70 @@ class IslandActor:
         self.archive = archive
         self.seed = int(cfg["seed"])
         self._llm_slots: asyncio.Semaphore | None = None  # made in the actor's event loop
+        self._embeddings: dict[int, list[float]] = {}  # program id -> embedding (novelty)
+        self._pending_embeddings: dict[str, list[float]] = {}  # child hash -> embedding
+
+    async def _embedding(self, code: str, nov: dict[str, Any], summary: dict) -> list[float]:
+        from evolve.population.novelty import embed_offline
+
+        model = nov.get("model")
+        if not model:
+            return embed_offline(code)
+        import litellm
+
+        kwargs: dict[str, Any] = {"timeout": 60}
+        if nov.get("api_base"):
+            kwargs["api_base"] = nov["api_base"]
+        if nov.get("api_key_env") and os.environ.get(nov["api_key_env"]):
+            kwargs["api_key"] = os.environ[nov["api_key_env"]]
+        t0 = time.monotonic()
+        try:
+            resp = await litellm.aembedding(model=model, input=[code], **kwargs)
+        except Exception as exc:  # the filter must never stop a run: fall back, say why
+            log.warning("novelty: embedding with %s failed (%s); using the offline one", model, exc)
+            return embed_offline(code)
+        cost = 0.0
+        # An unpriced embedding model costs what litellm cannot price (nothing is counted).
+        with contextlib.suppress(Exception):
+            cost = float(litellm.completion_cost(completion_response=resp) or 0.0)
+        summary["cost_usd"] = (summary.get("cost_usd") or 0.0) + cost
+        usage = getattr(resp, "usage", None)
+        await self.archive.record_llm_call.remote(
+            self.id,
+            {
+                "model": model,
+                "prompt": "[embedding of a program for the novelty filter]",
+                "response": "",
+                "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+                "completion_tokens": 0,
+                "cost_usd": cost,
+                "latency_s": time.monotonic() - t0,
+                "attempts": 1,
+                "error": "",
+            },
+        )
+        return [float(x) for x in resp.data[0]["embedding"]]
+
+    async def _novelty_check(self, child: str, h: str, summary: dict) -> str:
+        """'' if the child may be evaluated; else why it is too close to a program here."""
+        nov = self.cfg["search"].get("novelty") or {}
+        if not nov.get("enabled") or self.island.has(h):
+            return ""
+        from evolve.population.novelty import nearest
+
+        vec = await self._embedding(child, nov, summary)
+        for m in self.island.ranked():
+            if m.id not in self._embeddings:
+                self._embeddings[m.id] = await self._embedding(m.code, nov, summary)
+        near = nearest(vec, {m.id: self._embeddings[m.id] for m in self.island.ranked()})
+        threshold = float(nov.get("threshold", 0.9995))
+        if near is not None and near.similarity >= threshold:
+            return (
+                f"novelty: similarity {near.similarity:.5f} to program #{near.program_id} "
+                f"on this island (threshold {threshold:g})"
+            )
+        self._pending_embeddings[h] = vec
+        return ""
 
     def add(self, member: dict[str, Any]) -> bool:
         """Add a program (the seed, a migrant, or one restored on resume); False if already here."""
@@ -387,6 +452,12 @@ class IslandActor:
                 "parent": {"metrics": parent.metrics},
                 "island_best": {"metrics": best.metrics if best else {}},
             }
+        too_close = await self._novelty_check(child, h, summary)
+        if too_close:
+            await self.archive.record_iteration.remote(
+                self.id, record, {**base, "status": "rejected", "reason": too_close}
+            )
+            return {**summary, "status": "rejected", "counted": False, "reason": too_close}
         # The pool evaluates each distinct program once per run, whichever island sends it.
         ev = None if self.island.has(h) else await self.pool.evaluate.remote(child, h, context)
         if ev is None:
@@ -401,6 +472,9 @@ class IslandActor:
         self.island.evaluations += 1
         improved = False
         self.client.feedback(spec, 1.0 if ev["valid"] and ev["fitness"] > parent.fitness else 0.0)
+        if ev["valid"] and h in self._pending_embeddings:
+            self._embeddings[pid] = self._pending_embeddings.pop(h)
+        self._pending_embeddings.pop(h, None)
         if ev["valid"]:
             improved = self.island.add(
                 Member(
@@ -564,6 +638,7 @@ class Evolution:
         # method call, not runtime_env: Ray writes runtime_env values into its own logs.
         llm = self.cfg["llm"]
         names = {m.get("api_key_env") for m in llm_models(llm)}
+        names.add((self.cfg["search"].get("novelty") or {}).get("api_key_env"))
         keys = {k: os.environ[k] for k in names if k and os.environ.get(k)}
         if keys:
             ray.get([isl.set_keys.remote(keys) for isl in self.islands])
