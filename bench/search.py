@@ -158,7 +158,7 @@ def main() -> int:
         ap.error(f"unknown arm(s) {unknown}; the arms are {', '.join(arms)}")
     import ray
 
-    ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     root = Path(args.keep or tempfile.mkdtemp(prefix="evolve-bench-search-"))
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

@@ -577,8 +577,12 @@ def init_ray(cluster: dict[str, Any]) -> bool:
     }
     if cluster.get("address"):
         kwargs["address"] = cluster["address"]
-    elif cluster.get("num_cpus"):
-        kwargs["num_cpus"] = int(cluster["num_cpus"])
+    else:
+        # A Ray of this run's own: ray.init() alone would silently join any cluster that
+        # `ray start` left running on this machine; joining is what cluster.address is for.
+        kwargs["address"] = "local"
+        if cluster.get("num_cpus"):
+            kwargs["num_cpus"] = int(cluster["num_cpus"])
     ray.init(**kwargs)
     return True
 
