@@ -115,4 +115,6 @@ def priority(item: float, bins: np.ndarray) -> np.ndarray:
     scores = np.zeros(bins.shape[0])
     scores[np.flatnonzero(valid == actual[planned])] = 1.0
     return scores
+
+
 # EVOLVE-BLOCK-END

@@ -83,8 +83,13 @@ def test_load_problem_accepts_the_instance_sets():
 # --- instances ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "count", "n_items", "capacity"),
-    [("or1", 20, 120, 150), ("or2", 20, 250, 150), ("or3", 20, 500, 150), ("or4", 20, 1000, 150),
-     ("weibull5k", 5, 5000, 100)],
+    [
+        ("or1", 20, 120, 150),
+        ("or2", 20, 250, 150),
+        ("or3", 20, 500, 150),
+        ("or4", 20, 1000, 150),
+        ("weibull5k", 5, 5000, 100),
+    ],
 )
 def test_readers_give_every_instance_of_a_file(name, count, n_items, capacity):
     insts = dataset("test", name)
@@ -235,7 +240,9 @@ def test_scorer_rejections_name_the_item_or_bin():
     assert "item 3 is in bin 9, out of range 0..3" in ev([0, 1, 2, 9]).error
     assert "bin 0 holds 12, over the capacity 10" in ev([0, 0, 1, 2]).error
     assert "assignment has shape (3,), expected (4,)" in ev([0, 1, 2]).error
-    assert "bin 0 holds 12 > 10" in EV.verify({"assignment": np.array([0, 0, 1, 2])}, {}, HAND).reason
+    assert (
+        "bin 0 holds 12 > 10" in EV.verify({"assignment": np.array([0, 0, 1, 2])}, {}, HAND).reason
+    )
     assert ev([0, 1, 2, 3]).score == 100.0  # 4 bins for an L1 bound of 2
 
 
@@ -254,7 +261,12 @@ def test_numba_kernel_agrees_with_numpy_on_random_assignments():
         b = EV.packing_scan_numpy(assignment, inst["sizes"], float(capacity))
         assert tuple(a) == tuple(b)
         ea, eb = EV.evaluate(outputs, {}, inst), EV.score_numpy(outputs, {}, inst)
-        assert (ea.valid, ea.score, ea.error, ea.metrics) == (eb.valid, eb.score, eb.error, eb.metrics)
+        assert (ea.valid, ea.score, ea.error, ea.metrics) == (
+            eb.valid,
+            eb.score,
+            eb.error,
+            eb.metrics,
+        )
         ver = EV.verify(outputs, {}, inst)
         assert ver.valid == ea.valid
         if ea.valid:
@@ -290,7 +302,9 @@ TABLE = {
 def test_first_and_best_fit_reproduce_funsearchs_table(name):
     insts = dataset("test", name)
     ff_pct, bf_pct, mean_l1 = TABLE[name]
-    assert np.mean([EV.l1_bound(i["sizes"], i["capacity"]) for i in insts]) == pytest.approx(mean_l1)
+    assert np.mean([EV.l1_bound(i["sizes"], i["capacity"]) for i in insts]) == pytest.approx(
+        mean_l1
+    )
     for priority, expected in ((first_fit, ff_pct), (best_fit, bf_pct)):
         evs = [EV.evaluate(play(i, priority), {}, i) for i in insts]
         assert all(e.valid for e in evs)
@@ -305,7 +319,9 @@ def test_seed_is_best_fit_with_knobs():
     ns: dict = {}
     exec(compile((FOLDER / "initial.py").read_text(), "initial.py", "exec"), ns)  # our own seed
     for inst in dataset("test", "or1")[:5] + dataset("train", "weibull")[:1]:
-        assert np.array_equal(play(inst, ns["priority"])["assignment"], play(inst, best_fit)["assignment"])
+        assert np.array_equal(
+            play(inst, ns["priority"])["assignment"], play(inst, best_fit)["assignment"]
+        )
     code = (FOLDER / "initial.py").read_text()
     assert code.count("EVOLVE-BLOCK-START") == 1 and "exact_fit_bonus = 0.0" in code
 

@@ -35,7 +35,10 @@ class InstanceError(ValueError):
 
 # --- instances ------------------------------------------------------------------------------
 def weibull_sizes(
-    rng: np.random.Generator, n_items: int = 500, capacity: int = 100, scale: float = 45.0,
+    rng: np.random.Generator,
+    n_items: int = 500,
+    capacity: int = 100,
+    scale: float = 45.0,
     shape: float = 3.0,
 ) -> np.ndarray:
     """FunSearch's Weibull(45, 3) items: scale * Weibull(shape), rounded, clipped to [1, C]."""
@@ -44,12 +47,17 @@ def weibull_sizes(
 
 
 def or_like_sizes(
-    rng: np.random.Generator, n_items: int = 250, capacity: int = 150, low: int = 20,
+    rng: np.random.Generator,
+    n_items: int = 250,
+    capacity: int = 150,
+    low: int = 20,
     high: int = 100,
 ) -> np.ndarray:
     """Falkenauer's uniform class (OR-Library binpack1-4): integers uniform in [low, high]."""
     if not 1 <= low <= high <= capacity:
-        raise InstanceError(f"or_like needs 1 <= low <= high <= capacity, got {low}, {high}, {capacity}")
+        raise InstanceError(
+            f"or_like needs 1 <= low <= high <= capacity, got {low}, {high}, {capacity}"
+        )
     return rng.integers(low, high + 1, int(n_items)).astype(np.float64)
 
 
@@ -67,7 +75,9 @@ def read_orlib(path: Path) -> list[dict[str, Any]]:
             capacity, n, best = (int(float(t)) for t in tokens[pos + 1 : pos + 4])
             sizes = np.array([float(t) for t in tokens[pos + 4 : pos + 4 + n]])
             if sizes.size != n:
-                raise InstanceError(f"{path}: instance {name} announces {n} items, has {sizes.size}")
+                raise InstanceError(
+                    f"{path}: instance {name} announces {n} items, has {sizes.size}"
+                )
             out.append({"name": name, "sizes": sizes, "capacity": capacity, "best_known": best})
             pos += 4 + n
     except (IndexError, ValueError) as exc:
@@ -130,8 +140,11 @@ def load_instances(source: dict[str, Any], params: dict[str, Any], folder: Path)
         args = dict(source.get("args") or {})
         try:
             made = [
-                {"name": f"{name}_{s}", "sizes": GENERATORS[name](np.random.default_rng(s), **args),
-                 "capacity": int(args.get("capacity", 100 if name == "weibull" else 150))}
+                {
+                    "name": f"{name}_{s}",
+                    "sizes": GENERATORS[name](np.random.default_rng(s), **args),
+                    "capacity": int(args.get("capacity", 100 if name == "weibull" else 150)),
+                }
                 for s in seeds
             ]
         except TypeError as exc:
@@ -149,7 +162,9 @@ def load_instances(source: dict[str, Any], params: dict[str, Any], folder: Path)
         if not paths:
             raise InstanceError(f"no file matches {source['file']!r} in {folder}")
         return [
-            _checked(inst, f"{p} ({inst['name']})") for p in paths for inst in READERS[reader](Path(p))
+            _checked(inst, f"{p} ({inst['name']})")
+            for p in paths
+            for inst in READERS[reader](Path(p))
         ]
     raise InstanceError(f"dataset {source}: give either generator/seeds/args or file/reader")
 
@@ -328,7 +343,9 @@ def verify(outputs: dict, params: dict, instance: dict) -> Verification:
     capacity = int(instance["capacity"])
     assignment = [int(b) for b in np.asarray(outputs["assignment"]).ravel().tolist()]
     if len(assignment) != len(sizes):
-        return Verification(False, method=method, reason=f"{len(assignment)} bins for {len(sizes)} items")
+        return Verification(
+            False, method=method, reason=f"{len(assignment)} bins for {len(sizes)} items"
+        )
     load: dict[int, int] = {}
     for t, (b, s) in enumerate(zip(assignment, sizes, strict=True)):
         if not 0 <= b < len(sizes):
