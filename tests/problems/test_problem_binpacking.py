@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import random
 import socket
 import sys
 from pathlib import Path
@@ -323,7 +324,30 @@ def test_seed_is_best_fit_with_knobs():
             play(inst, ns["priority"])["assignment"], play(inst, best_fit)["assignment"]
         )
     code = (FOLDER / "initial.py").read_text()
-    assert code.count("EVOLVE-BLOCK-START") == 1 and "exact_fit_bonus = 0.0" in code
+    assert code.count("EVOLVE-BLOCK-START") == 1 and "small_gap_penalty = 0.0" in code
+
+
+def test_the_local_mutator_finds_knobs_that_change_the_packing():
+    from evolve.mutation.local import propose
+
+    code = (FOLDER / "initial.py").read_text()
+    inst = dataset("train", "weibull")[0]
+    reference = play(inst, best_fit)["assignment"]
+    changed = 0
+    for seed in range(40):
+        m = propose(code, random.Random(seed))
+        lines = code.splitlines()
+        lines[m.line_no - 1] = m.new_line
+        ns: dict = {}
+        exec(compile("\n".join(lines), "child.py", "exec"), ns)  # our seed, mutated by us
+        try:
+            with np.errstate(all="ignore"):
+                out = play(inst, ns["priority"])
+        except ValueError:
+            continue  # e.g. an operator swap that divides 0 by 0: a crash with the reason
+        assert EV.evaluate(out, {}, inst).valid
+        changed += not np.array_equal(out["assignment"], reference)
+    assert changed >= 3  # 4 of these 40 seeds: three small-gap thresholds, one sign swap
 
 
 # --- a program that looks for the future ----------------------------------------------------
