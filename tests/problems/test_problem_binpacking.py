@@ -15,7 +15,7 @@ import yaml
 
 from evolve.evaluators.online import Channel, OnlineError, play_in_process
 from evolve.paths import problems_dir
-from evolve.problem import ProblemError, load_problem
+from evolve.problem import load_problem
 
 FOLDER = problems_dir() / "scheduling/binpacking_online"
 CONFIG = yaml.safe_load((FOLDER / "problem.yaml").read_text())
@@ -72,13 +72,12 @@ def test_problem_yaml_declares_train_validation_and_test():
 
 
 def test_load_problem_accepts_the_instance_sets():
-    try:
-        problem = load_problem("scheduling/binpacking_online")
-    except ProblemError as exc:
-        if "unknown keys" in str(exc) and "instances" in str(exc):
-            pytest.skip("the engine side of instance-set problems (issue #11) is not merged yet")
-        raise
+    problem = load_problem("scheduling/binpacking_online")
+    assert problem.heuristic and problem.online is not None
     assert problem.entrypoint == "priority" and problem.harness is not None
+    assert [s.name for s in problem.cascade] == ["quick", "full"]
+    counts = {name: len(problem.instances(name)) for name in ("train", "validation", "test")}
+    assert counts == {"train": 8, "validation": 10, "test": 85}
 
 
 # --- instances ------------------------------------------------------------------------------
@@ -363,3 +362,61 @@ def test_the_peeking_program_really_peeks_when_it_shares_the_process():
     honest = [EV.evaluate(play(i, best_fit), {}, i) for i in insts]
     assert all(e.valid for e in peeked)
     assert EV.aggregate(peeked, insts, {}) < EV.aggregate(honest, insts, {}) - 2.0
+
+
+# --- in the real sandbox --------------------------------------------------------------------
+def _train_metrics_in_process(priority):
+    out = {}
+    for name in CONFIG["instances"]["train"]:
+        insts = dataset("train", name)
+        evs = [EV.evaluate(play(i, priority), {}, i) for i in insts]
+        out[f"train_{name}"] = EV.aggregate(evs, insts, {})
+    return out
+
+
+def test_the_seed_in_the_sandbox_scores_as_best_fit_in_process():
+    from evolve.evaluators.harness import evaluate_code
+
+    problem = load_problem("scheduling/binpacking_online")
+    ev = evaluate_code(problem, problem.initial_code, sets=("train",))
+    assert ev.valid, ev.error
+    expected = _train_metrics_in_process(best_fit)
+    for key, value in expected.items():
+        assert ev.metrics[key] == value, key
+    assert ev.score == pytest.approx(sum(expected.values()) / len(expected), rel=1e-15)
+
+
+def test_the_peeking_program_finds_nothing_in_the_sandbox():
+    # The same hostile program that beats best fit in-process (above) must, in the sandbox,
+    # find no future item and fall back to best fit: exactly best fit's scores.
+    from evolve.evaluators.harness import evaluate_code
+
+    problem = load_problem("scheduling/binpacking_online")
+    ev = evaluate_code(problem, PEEKING.read_text(), sets=("train",))
+    assert ev.valid, ev.error
+    for key, value in _train_metrics_in_process(best_fit).items():
+        assert ev.metrics[key] == value, key
+
+
+def test_the_peeking_search_really_runs_in_the_sandbox_and_comes_back_empty():
+    # Guard against the test above passing because the search never ran: a wrapper ends the
+    # run right after the program's second search and reports what it found.
+    from evolve.evaluators.harness import evaluate_code
+
+    probe = """
+
+_search_once = _search
+_calls = []
+
+
+def _search(n, seen, exclude):
+    found, where = _search_once(n, seen, exclude)
+    _calls.append(found is not None)
+    if len(_calls) == 2:
+        raise RuntimeError(f"searched twice: future found = {any(_calls)}")
+    return found, where
+"""
+    problem = load_problem("scheduling/binpacking_online")
+    ev = evaluate_code(problem, PEEKING.read_text() + probe, sets=("train",))
+    assert ev.status == "crash"
+    assert "searched twice: future found = False" in ev.error
