@@ -61,7 +61,9 @@ class SearchConfig:
     # code_length and eval_time are available; eval_time makes a run depend on machine timing,
     # so it is off by default (runs reproduce from their seed).
     generic_features: list[str] = field(default_factory=lambda: ["code_length"])
-    selection: str = "tournament"  # tournament | proportional | power_law | hill_climb
+    # tournament | proportional | power_law | hill_climb (always the best) | seed (always the
+    # seed program: the "sample" baseline of bench/search.py)
+    selection: str = "tournament"
     tournament_size: int = 3
     temperature: float = 0.3  # for proportional selection
     power_law_alpha: float = 1.0  # for power_law selection

@@ -349,12 +349,15 @@ class Sandbox:
         return self._servers[0]
 
     # --- running ------------------------------------------------------------------------------
-    def run(self, req: SandboxRequest, session: OnlineSession | None = None) -> SandboxResult:
+    def run(
+        self, req: SandboxRequest, session: OnlineSession | None = None, pin: bool = True
+    ) -> SandboxResult:
         """Run one child to completion or to its limits; never raises for the child's faults.
 
         With an online `session`, the harness gets a channel as its third argument and this
         process feeds it the session's items one at a time, checking every decision; the
         result's `online_error` says why the session stopped early ('' if it did not).
+        `pin=False` leaves both on whatever CPUs the kernel picks (for bench/online.py).
         """
         payload = {
             "code": req.code,
@@ -372,12 +375,14 @@ class Sandbox:
             return self._send(req, payload)
         # The child and this thread trade a frame per item: on one CPU a round trip costs
         # several times less than across two, so both are pinned to this thread's CPU.
-        cpu, saved = _current_cpu(), os.sched_getaffinity(0)
+        cpu, saved = (_current_cpu() if pin else None), os.sched_getaffinity(0)
         payload["online"] = {
             "item_size": int(session.item_size),
             "decision_size": int(session.decision_size),
             "cpu": cpu,
         }
+        if cpu is None:
+            return self._send(req, payload, session)
         with contextlib.suppress(OSError, TypeError):
             os.sched_setaffinity(0, {cpu})
         try:
