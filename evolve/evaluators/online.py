@@ -108,13 +108,19 @@ def play_in_process(
 
     t = threading.Thread(target=child, daemon=True)
     t.start()
+    refused: OnlineError | None = None
     try:
         serve(session, ours)
+    except OnlineError as exc:
+        refused = exc
     finally:
         ours.close()
         t.join()
+    # A harness that raised also stopped answering; its own error is the reason, not that.
     if error:
         raise error[0]
+    if refused is not None:
+        raise refused
     return session.outputs()
 
 
