@@ -266,6 +266,10 @@ class IslandActor:
             power_law_alpha=s["power_law_alpha"],
         )
         self.client = LLMClient.from_config(cfg["llm"])
+        if any(m.model.startswith("evolve-local/") for m in self.client.models):
+            from evolve.mutation import local
+
+            local.use_problem_moves(local.load_problem_moves(self.problem.path))
         self.pool = pool
         self.archive = archive
         self.seed = int(cfg["seed"])
