@@ -550,6 +550,7 @@ class Progress:
     best_program_id: int | None = None
     best_metrics: dict[str, float] = field(default_factory=dict)  # train/validation/test...
     seed_score: float | None = None
+    seed_metrics: dict[str, float] = field(default_factory=dict)
     cost_usd: float = 0.0
     llm_calls: int = 0
     llm_errors: int = 0
@@ -676,6 +677,7 @@ class Evolution:
                 f"fix {self.problem.path / 'initial.py'}"
             )
         self.progress.seed_score = ev["score"]
+        self.progress.seed_metrics = dict(ev["metrics"])
         member = Member(
             pid,
             code,
@@ -764,6 +766,7 @@ class Evolution:
         progs.sort(key=lambda p: (-chosen(p), p["seq"]))
         best = progs[0]
         self.progress.seed_score = seeds[0]["score"]
+        self.progress.seed_metrics = dict(seeds[0]["metrics"])
         self.progress.evaluations = db.evaluations(self.run_id)
         self.progress.statuses.update(db.status_counts(self.run_id))
         totals = db.llm_totals(self.run_id)
