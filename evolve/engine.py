@@ -274,6 +274,14 @@ class IslandActor:
         self.archive = archive
         self.seed = int(cfg["seed"])
         self._llm_slots: asyncio.Semaphore | None = None  # made in the actor's event loop
+        from evolve.mutation.ensemble import make_selector
+
+        self.variants = list(s.get("prompt_variants") or [])
+        self.variant_selector = (
+            make_selector(s.get("prompt_selection", "thompson"), [1.0] * len(self.variants))
+            if self.variants
+            else None
+        )
         self._embeddings: dict[int, list[float]] = {}  # program id -> embedding (novelty)
         self._pending_embeddings: dict[str, list[float]] = {}  # child hash -> embedding
 
@@ -400,18 +408,33 @@ class IslandActor:
         async with self._llm_slots:
             parent = self.island.sample_parent(rng)
             inspirations = self.island.sample_inspirations(rng, parent, s["inspirations"])
-            mode = "diff" if rng.random() < self.cfg["llm"]["diff_probability"] else "rewrite"
+            variant = None
+            if self.variant_selector is not None:
+                variant = self.variant_selector.choose(rng)
+                mode = self.variants[variant]
+            else:
+                mode = "diff" if rng.random() < self.cfg["llm"]["diff_probability"] else "rewrite"
+            second = None
+            if mode == "crossover":
+                others = [m for m in self.island.ranked() if m.id != parent.id]
+                if others:
+                    other = self.island.sample_parent(rng)
+                    other = other if other.id != parent.id else rng.choice(others)
+                    second = ParentView(other.code, other.score, other.metrics)
+                else:
+                    mode = "diff"  # one program on the island: nothing to cross with
             messages = build_messages(
                 self.problem,
                 ParentView(parent.code, parent.score, parent.metrics, parent.feedback),
                 [ParentView(m.code, m.score, m.metrics) for m in inspirations],
                 mode,
+                second=second,
             )
             spec = self.client.choose(rng)
             call_seed = rng.getrandbits(31)
             call = await self.client.acomplete(spec, messages, seed=call_seed)
         prompt_text = "\n\n".join(m["content"] for m in messages)
-        record = {**call.record(prompt_text), "seed": call_seed}
+        record = {**call.record(prompt_text), "seed": call_seed, "template": mode}
         summary = {
             "island": self.id,
             "model": spec.model,
@@ -475,7 +498,10 @@ class IslandActor:
         )
         self.island.evaluations += 1
         improved = False
-        self.client.feedback(spec, 1.0 if ev["valid"] and ev["fitness"] > parent.fitness else 0.0)
+        reward = 1.0 if ev["valid"] and ev["fitness"] > parent.fitness else 0.0
+        self.client.feedback(spec, reward)
+        if variant is not None:
+            self.variant_selector.feedback(variant, reward)
         if ev["valid"] and h in self._pending_embeddings:
             self._embeddings[pid] = self._pending_embeddings.pop(h)
         self._pending_embeddings.pop(h, None)
