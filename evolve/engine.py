@@ -282,6 +282,25 @@ class IslandActor:
             if self.variants
             else None
         )
+        judge = s.get("judge") or {}
+        self.judge = None
+        if judge.get("enabled"):
+            from evolve.mutation.client import ModelSpec
+
+            self.judge = LLMClient(
+                [
+                    ModelSpec(
+                        judge["model"],
+                        api_base=judge.get("api_base"),
+                        api_key_env=judge.get("api_key_env"),
+                    )
+                ],
+                temperature=0.0,
+                max_tokens=400,
+                timeout_s=cfg["llm"]["timeout_s"],
+                max_retries=cfg["llm"]["max_retries"],
+                backoff_s=cfg["llm"].get("backoff_s", 1.0),
+            )
         self._embeddings: dict[int, list[float]] = {}  # program id -> embedding (novelty)
         self._pending_embeddings: dict[str, list[float]] = {}  # child hash -> embedding
 
@@ -325,6 +344,21 @@ class IslandActor:
             },
         )
         return [float(x) for x in resp.data[0]["embedding"]]
+
+    async def _judge(self, parent: Member, child: str, diff: str, rng, summary: dict):
+        """Ask the judge about a child; its call is recorded and counted like any call."""
+        from evolve.mutation import judge
+
+        messages = judge.build_messages(self.problem, parent.code, parent.score, diff, child)
+        spec = self.judge.models[0]
+        seed = rng.getrandbits(31)
+        call = await self.judge.acomplete(spec, messages, seed=seed)
+        summary["cost_usd"] = (summary.get("cost_usd") or 0.0) + call.cost_usd
+        prompt = "\n\n".join(m["content"] for m in messages)
+        await self.archive.record_llm_call.remote(
+            self.id, {**call.record(prompt), "seed": seed, "template": "judge"}
+        )
+        return judge.parse(call.text)
 
     async def _novelty_check(self, child: str, h: str, summary: dict) -> str:
         """'' if the child may be evaluated; else why it is too close to a program here."""
@@ -485,8 +519,29 @@ class IslandActor:
                 self.id, record, {**base, "status": "rejected", "reason": too_close}
             )
             return {**summary, "status": "rejected", "counted": False, "reason": too_close}
+        judged = None
+        if self.judge is not None and not self.island.has(h):
+            judged = await self._judge(parent, child, base["diff"], rng, summary)
+            if judged.p_improve < float(s["judge"]["threshold"]):
+                audit = rng.random() < float(s["judge"].get("audit") or 0.0)
+                if not audit:
+                    reason = (
+                        f"judge: {judged.reason} (predicted chance {judged.p_improve:.2f} < "
+                        f"threshold {float(s['judge']['threshold']):g})"
+                    )
+                    await self.archive.record_iteration.remote(
+                        self.id, record, {**base, "status": "rejected", "reason": reason}
+                    )
+                    return {**summary, "status": "rejected", "counted": False, "reason": reason}
         # The pool evaluates each distinct program once per run, whichever island sends it.
         ev = None if self.island.has(h) else await self.pool.evaluate.remote(child, h, context)
+        rejected_by_judge = judged is not None and judged.p_improve < float(s["judge"]["threshold"])
+        if ev is not None and judged is not None:
+            # Recorded with the child, for the judge's calibration; an audited child (rejected,
+            # run anyway to measure how often the judge turns away an improvement) says so, and
+            # is kept like any child: it was run, so its result is not thrown away.
+            ev["metrics"]["judge_p_improve"] = judged.p_improve
+            ev["metrics"]["judge_rejected"] = float(rejected_by_judge)
         if ev is None:
             reason = "duplicate of a program already evaluated in this run"
             await self.archive.record_iteration.remote(

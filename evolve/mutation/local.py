@@ -261,14 +261,19 @@ class LocalMutator(CustomLLM):
     """litellm custom provider `evolve-local`."""
 
     def _answer(
-        self, messages: list, optional_params: dict, model_response: ModelResponse
+        self, model_name: str, messages: list, optional_params: dict, model_response: ModelResponse
     ) -> ModelResponse:
         t0 = time.perf_counter()
         prompt = "\n".join(str(m.get("content", "")) for m in messages)
         seed = optional_params.get("seed")
-        text = mutate_prompt(prompt, seed)
+        if model_name.endswith("/judge"):
+            from evolve.mutation.judge import local_answer
+
+            text = local_answer(prompt)
+        else:
+            text = mutate_prompt(prompt, seed)
         model_response.choices[0].message.content = text  # type: ignore[union-attr]
-        model_response.model = MODEL
+        model_response.model = f"{PROVIDER}/{model_name.rsplit('/', 1)[-1]}"
         # Word counts stand in for tokens: the local mutator has no tokenizer and costs nothing.
         usage = litellm.Usage(
             prompt_tokens=len(prompt.split()),
@@ -281,11 +286,11 @@ class LocalMutator(CustomLLM):
 
     def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
                    print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
-        return self._answer(messages, optional_params or {}, model_response)
+        return self._answer(str(model), messages, optional_params or {}, model_response)
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                           print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
-        return self._answer(messages, optional_params or {}, model_response)
+        return self._answer(str(model), messages, optional_params or {}, model_response)
 
 
 _registered = False
