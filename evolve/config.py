@@ -83,6 +83,16 @@ class JudgeConfig:
 
 
 @dataclass
+class ScratchpadConfig:
+    """The meta-scratchpad (evolve/mutation/scratchpad.py): a note on what worked and what
+    failed, rewritten every `every` evaluations and carried by later prompts."""
+
+    enabled: bool = False
+    every: int = 50  # evaluations between versions of the note
+    max_chars: int = 1500  # of the note shown in a prompt
+
+
+@dataclass
 class SearchConfig:
     islands: int = 2
     population_size: int = 40  # programs kept per island (MAP-Elites elites always stay)
@@ -109,6 +119,7 @@ class SearchConfig:
     )
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    scratchpad: ScratchpadConfig = field(default_factory=ScratchpadConfig)
     # Prompt templates chosen per request by a bandit rewarded by improvement over the parent:
     # any of diff, rewrite, explain, crossover and a problem's own prompts/NAME.txt. Empty:
     # diff or rewrite by llm.diff_probability.
@@ -229,6 +240,8 @@ def validate(cfg: dict[str, Any]) -> None:
                 f"search.prompt_variants: no template {', '.join(map(repr, unknown))}; the "
                 f"templates are {', '.join(names)} (a problem adds its own in prompts/NAME.txt)"
             )
+    if (s.get("scratchpad") or {}).get("enabled") and int(s["scratchpad"]["every"]) < 1:
+        raise ValueError("search.scratchpad.every must be at least 1 evaluation")
     judge = s.get("judge") or {}
     for key in ("threshold", "audit"):
         if not 0.0 <= float(judge.get(key, 0.0)) <= 1.0:

@@ -101,6 +101,12 @@ class ArchiveActor:
     def evaluations(self) -> int:
         return self.db.evaluations(self.run_id)
 
+    def recent_children(self, n: int) -> list[dict[str, Any]]:
+        return self.db.recent_children(self.run_id, n)
+
+    def record_scratchpad(self, at_evaluation: int, note: str, llm_call_id: int | None) -> None:
+        self.db.record_scratchpad(self.run_id, at_evaluation, note, llm_call_id)
+
     def program_code(self, program_id: int) -> str:
         return self.db.program_code(self.run_id, program_id)
 
@@ -301,6 +307,7 @@ class IslandActor:
                 max_retries=cfg["llm"]["max_retries"],
                 backoff_s=cfg["llm"].get("backoff_s", 1.0),
             )
+        self.notes = ""  # the run's scratchpad note (search.scratchpad)
         self._embeddings: dict[int, list[float]] = {}  # program id -> embedding (novelty)
         self._pending_embeddings: dict[str, list[float]] = {}  # child hash -> embedding
 
@@ -389,6 +396,26 @@ class IslandActor:
         self.island.add(m)
         return True
 
+    def set_notes(self, note: str) -> None:
+        """The run's scratchpad note, carried by this island's prompts from now on."""
+        limit = int((self.cfg["search"].get("scratchpad") or {}).get("max_chars", 1500))
+        self.notes = note[:limit]
+
+    async def write_scratchpad(self, children: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+        """Digest the run's recent children into a note, through this island's LLM client
+        (the local provider answers with the digest itself). The call is recorded."""
+        from evolve.mutation import scratchpad
+
+        messages = scratchpad.build_messages(self.problem, children)
+        spec = self.client.models[0]
+        call = await self.client.acomplete(spec, messages, seed=seed)
+        prompt = "\n\n".join(m["content"] for m in messages)
+        call_id = await self.archive.record_llm_call.remote(
+            self.id, {**call.record(prompt), "seed": seed, "template": "scratchpad"}
+        )
+        note = (call.text or "").strip() or scratchpad.digest(children, self.problem.direction)
+        return {"note": note, "llm_call_id": call_id, "cost_usd": call.cost_usd}
+
     def set_keys(self, keys: dict[str, str]) -> None:
         """API keys for this process's LLM calls, where its environment lacks them."""
         for name, value in keys.items():
@@ -463,6 +490,7 @@ class IslandActor:
                 [ParentView(m.code, m.score, m.metrics) for m in inspirations],
                 mode,
                 second=second,
+                notes=self.notes,
             )
             spec = self.client.choose(rng)
             call_seed = rng.getrandbits(31)
@@ -642,6 +670,7 @@ class Progress:
     verdicts: list[str] = field(default_factory=list)
     stop_reason: str = ""
     sandbox_problems: list[str] = field(default_factory=list)  # isolation layers missing here
+    notes: str = ""  # the latest scratchpad note
 
     @property
     def elapsed(self) -> float:
@@ -848,6 +877,10 @@ class Evolution:
         best = progs[0]
         self.progress.seed_score = seeds[0]["score"]
         self.progress.seed_metrics = dict(seeds[0]["metrics"])
+        notes = db.scratchpad(self.run_id)
+        if notes:
+            self.progress.notes = notes[-1]["note"]
+            ray.get([isl.set_notes.remote(self.progress.notes) for isl in self.islands])
         self.progress.evaluations = db.evaluations(self.run_id)
         self.progress.statuses.update(db.status_counts(self.run_id))
         totals = db.llm_totals(self.run_id)
@@ -985,6 +1018,9 @@ class Evolution:
             per_island *= 2
         interval = int(cfg["search"]["migration_interval"])
         next_migration = self.progress.evaluations + interval
+        pad = cfg["search"].get("scratchpad") or {}
+        pad_every = int(pad.get("every", 0)) if pad.get("enabled") else 0
+        next_note = (self.progress.evaluations // pad_every + 1) * pad_every if pad_every else 0
         step_no = self.progress.iterations
         pending: dict[Any, int] = {}
         status = "completed"
@@ -1013,6 +1049,9 @@ class Evolution:
                         log.error("island %d: iteration failed: %s", island, exc)
                         result = {"island": island, "status": "error", "counted": False}
                     self._absorb(result)
+                if pad_every and self.progress.evaluations >= next_note:
+                    self._write_scratchpad(pad_every)
+                    next_note = self.progress.evaluations + pad_every
                 if interval > 0 and self.progress.evaluations >= next_migration:
                     self._migrate()
                     self._record_grids()
@@ -1045,6 +1084,20 @@ class Evolution:
             for a in [*self.islands, self.pool, *self.workers, self.literature, self.archive]:
                 ray.kill(a)
         return self.progress
+
+    def _write_scratchpad(self, every: int) -> None:
+        """A new version of the run's note, from its last `every` children, to every island."""
+        children = ray.get(self.archive.recent_children.remote(every))
+        seed = step_seed(int(self.cfg["seed"]), 0, 10_000_000 + self.progress.evaluations)
+        out = ray.get(self.islands[0].write_scratchpad.remote(children, seed))
+        self.progress.cost_usd += float(out.get("cost_usd") or 0.0)
+        ray.get(
+            self.archive.record_scratchpad.remote(
+                self.progress.evaluations, out["note"], out["llm_call_id"]
+            )
+        )
+        ray.get([isl.set_notes.remote(out["note"]) for isl in self.islands])
+        self.progress.notes = out["note"]
 
     def _score_test_set(self) -> None:
         """Score the run's best once on the held-out test set (never seen by the search) and

@@ -270,6 +270,10 @@ class LocalMutator(CustomLLM):
             from evolve.mutation.judge import local_answer
 
             text = local_answer(prompt)
+        elif "## Digest" in prompt and "## Current program" not in prompt:
+            from evolve.mutation import scratchpad
+
+            text = scratchpad.local_answer(prompt)
         else:
             text = mutate_prompt(prompt, seed)
         model_response.choices[0].message.content = text  # type: ignore[union-attr]

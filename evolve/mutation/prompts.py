@@ -89,6 +89,7 @@ def build_messages(
     inspirations: list[ParentView] = (),
     mode: str = "diff",
     second: ParentView | None = None,
+    notes: str = "",
 ) -> list[dict[str, str]]:
     """The chat messages for one mutation request (`mode`: a template name, e.g. "diff",
     "rewrite", "explain" or, with a `second` parent, "crossover")."""
@@ -122,6 +123,12 @@ def build_messages(
             "invalid" if second is None or second.score is None else f"{second.score:.10g}"
         ),
     )
+    if notes.strip():  # the run's scratchpad, just before the program it is about
+        from evolve.mutation.scratchpad import section
+
+        at = user.find(CURRENT_PROGRAM_HEADING)
+        at = at if at >= 0 else len(user)
+        user = user[:at] + section(notes) + user[at:]
     system = load_template("system", problem.path).safe_substitute()
     return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user}]
 

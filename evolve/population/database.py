@@ -130,6 +130,18 @@ class Database:
             pk="id",
             if_not_exists=True,
         )
+        db["scratchpad"].create(
+            {
+                "id": int,
+                "run_id": str,
+                "at_evaluation": int,  # the note is in force from this many evaluations on
+                "note": str,
+                "llm_call_id": int,
+                "created_at": float,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
         db["llm_calls"].create(
             {
                 "id": int,
@@ -311,6 +323,38 @@ class Database:
             "created_at": time.time(),
         }
         return int(self.db["test_scores"].insert(row).last_pk)
+
+    def record_scratchpad(
+        self, run_id: str, at_evaluation: int, note: str, llm_call_id: int | None
+    ) -> int:
+        row = {
+            "run_id": run_id,
+            "at_evaluation": at_evaluation,
+            "note": note,
+            "llm_call_id": llm_call_id,
+            "created_at": time.time(),
+        }
+        return int(self.db["scratchpad"].insert(row).last_pk)
+
+    def scratchpad(self, run_id: str) -> list[dict]:
+        """Every version of the run's note, oldest first."""
+        if "scratchpad" not in self.db.table_names():
+            return []
+        return list(self.db["scratchpad"].rows_where("run_id = ?", [run_id], order_by="id"))
+
+    def recent_children(self, run_id: str, n: int) -> list[dict]:
+        """The last `n` counted children with their parent's score (for the scratchpad)."""
+        rows = self.db.execute(
+            "SELECT c.diff, c.status, c.reason, c.score, p.score FROM programs c "
+            "LEFT JOIN programs p ON p.id = c.parent_id "
+            "WHERE c.run_id = ? AND c.status != 'rejected' AND c.mode NOT IN ('seed', 'migrant') "
+            "ORDER BY c.seq DESC LIMIT ?",
+            [run_id, n],
+        ).fetchall()
+        return [
+            {"diff": d, "status": st, "reason": r, "score": s, "parent_score": ps}
+            for d, st, r, s, ps in reversed(rows)
+        ]
 
     def record_migration(
         self, run_id: str, from_island: int, to_island: int, program_id: int

@@ -150,4 +150,12 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
     )
     for c in checks:
         console.print(f"literature (program {c['program_id']}): {c['message'] or c['status']}")
+    notes = db.scratchpad(rid)
+    if notes:
+        last = notes[-1]
+        console.print(
+            f"scratchpad ({len(notes)} version(s); this one from evaluation "
+            f"{last['at_evaluation']} on):\n{last['note']}",
+            highlight=False,
+        )
     db.close()
