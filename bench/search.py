@@ -58,7 +58,16 @@ ARMS: dict[str, list[str]] = {
     ],
     "engine": [],
 }
-FEATURES: dict[str, list[str]] = {}  # "engine+novelty": [...] once a feature exists
+FEATURES: dict[str, list[str]] = {
+    "engine+novelty": ["search.novelty.enabled=true"],
+    "engine+judge": ["search.judge.enabled=true", "search.judge.audit=0.25"],
+    "engine+scratchpad": ["search.scratchpad.enabled=true", "search.scratchpad.every=25"],
+    "engine+variants": ["search.prompt_variants=[diff,rewrite,explain,crossover]"],
+}
+# Feature arms run on these problems by default (all arms run with --arms/--problems given).
+FEATURE_PROBLEMS = ("erdos/min_overlap", "erdos/golomb")
+# Per problem: a budget that keeps one run to about a minute here (default: --budget).
+PROBLEM_BUDGET = {"scheduling/binpacking_online": 60}
 CHECKPOINTS = (0.25, 0.5, 1.0)
 
 
@@ -98,7 +107,35 @@ def one_run(problem: str, arm: list[str], seed: int, budget: int, llm: str, root
     if rc != 0:
         raise RuntimeError(f"evolve {' '.join(args)} exited with {rc}")
     (db_path,) = runs.glob("*/*/evolve.db")
-    return {"seed": seed, "seconds": time.monotonic() - t0, **best_so_far(db_path, budget)}
+    return {
+        "seed": seed,
+        "seconds": time.monotonic() - t0,
+        **best_so_far(db_path, budget),
+        **filters(db_path),
+    }
+
+
+def filters(db_path: Path) -> dict:
+    """What the novelty filter and the judge turned away, and how the judge's audited
+    rejections (run anyway) fared against their parents."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    novelty = db.execute(
+        "SELECT COUNT(*) FROM programs WHERE status = 'rejected' AND reason LIKE 'novelty:%'"
+    ).fetchone()[0]
+    judged = db.execute(
+        "SELECT COUNT(*) FROM programs WHERE status = 'rejected' AND reason LIKE 'judge:%'"
+    ).fetchone()[0]
+    audits = db.execute(
+        "SELECT c.fitness > p.fitness FROM programs c JOIN programs p ON p.id = c.parent_id "
+        "WHERE json_extract(c.metrics, '$.judge_rejected') = 1"
+    ).fetchall()
+    db.close()
+    return {
+        "rejected_novelty": novelty,
+        "rejected_judge": judged,
+        "judge_audits": len(audits),
+        "judge_audits_improved": sum(1 for (a,) in audits if a),
+    }
 
 
 def best_so_far(db_path: Path, budget: int) -> dict:
@@ -146,13 +183,22 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--problems", default=",".join(PROBLEMS))
-    ap.add_argument("--arms", default=",".join([*ARMS, *FEATURES]))
+    ap.add_argument(
+        "--arms",
+        help="default: the baselines and the engine everywhere, the "
+        f"features on {', '.join(FEATURE_PROBLEMS)}",
+    )
     ap.add_argument("--llm", default="local")
+    ap.add_argument(
+        "--budget-fixed",
+        action="store_true",
+        help="use --budget on every problem (default: a smaller one where evaluations are slow)",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", help="keep the run folders here (default: a temporary folder)")
     args = ap.parse_args()
     arms = {**ARMS, **FEATURES}
-    chosen = [a for a in args.arms.split(",") if a]
+    chosen = [a for a in (args.arms or ",".join(arms)).split(",") if a]
     unknown = [a for a in chosen if a not in arms]
     if unknown:
         ap.error(f"unknown arm(s) {unknown}; the arms are {', '.join(arms)}")
@@ -165,13 +211,17 @@ def main() -> int:
     out: dict = {"problems": {}, "budget": args.budget, "seeds": args.seeds, "llm": args.llm}
     for problem, direction in available_problems(args.problems.split(",")).items():
         per_arm: dict = {}
+        budget = args.budget if args.budget_fixed else PROBLEM_BUDGET.get(problem, args.budget)
         for arm in chosen:
+            if arm in FEATURES and not args.arms and problem not in FEATURE_PROBLEMS:
+                continue
             runs = [
-                one_run(problem, arms[arm], seed, args.budget, args.llm, root)
+                one_run(problem, arms[arm], seed, budget, args.llm, root)
                 for seed in range(args.seeds)
             ]
             finals = [r["best"]["100"] for r in runs]
             per_arm[arm] = {
+                "budget": budget,
                 **summary(finals),
                 "at": {c: summary([r["best"][c] for r in runs]) for c in ("25", "50")},
                 "runs": runs,
