@@ -433,7 +433,7 @@ class Database:
     def _rows(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
         cur = self.db.execute(sql, params or [])
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def timeline(self, run_id: str) -> list[dict[str, Any]]:
         """Every program in recording order, without code, diff or feedback (small rows).
