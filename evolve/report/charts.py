@@ -201,8 +201,13 @@ def grid_map(grid: dict[str, Any], direction: str) -> Figure:
                 if np.isnan(cur) or (s > cur if direction == "max" else s < cur):
                     mat[c[1], c[0]] = s
         cmap = "viridis" if direction == "max" else "viridis_r"
-        im = ax.imshow(mat, origin="lower", cmap=cmap, aspect="auto")
-        fig.colorbar(im, ax=ax, label="elite score")
+        # a mesh of vector cells: imshow would embed a PNG in the SVG
+        im = ax.pcolormesh(
+            np.arange(nx + 1) - 0.5, np.arange(ny + 1) - 0.5, np.ma.masked_invalid(mat), cmap=cmap
+        )
+        bar = fig.colorbar(im, ax=ax, label="elite score")
+        if bar.solids is not None:
+            bar.solids.set_rasterized(False)  # the same for a long colour bar
         _edge_ticks(ax.set_xticks, ax.set_xticklabels, axes_info[0] if axes_info else None, nx)
         if len(axes_info) > 1:
             _edge_ticks(ax.set_yticks, ax.set_yticklabels, axes_info[1], ny)

@@ -19,7 +19,7 @@ from evolve.report import charts
 from evolve.report.run_data import RunData, split_metrics
 
 CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "default-src 'none'; style-src 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'"
 )
 
