@@ -18,10 +18,7 @@ from typing import Any
 from evolve.report import charts
 from evolve.report.run_data import RunData, split_metrics
 
-CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'"
-)
+CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 # Long diffs and answers are cut in the page (the database keeps them whole; `evolve export`
 # writes them out); the best program never is.
