@@ -28,7 +28,7 @@ from evolve.report.html import (
     write_atomic,
 )
 from evolve.report.leaderboard import find_runs
-from evolve.report.run_data import RunData, seed_groups
+from evolve.report.run_data import RunData, seed_groups, split_metrics
 
 
 def slug(text: str) -> str:
@@ -59,10 +59,16 @@ def _spread(values: list[float]) -> str:
 def problem_page(problem: str, runs: list[RunData], links: dict[str, str]) -> str:
     ranked = _rank(runs)
     direction = ranked[0].direction
+    # heuristic problems: the best's train / validation / test metrics side by side
+    splits = sorted(
+        {k for r in ranked if r.best for k in split_metrics(r.best.get("metrics") or {})},
+        key=lambda k: (k != "train", k != "validation", k),
+    )
     rows = []
     for k, r in enumerate(ranked, 1):
         bp = r.best_point
         v = r.best_verdict
+        sm = split_metrics(r.best.get("metrics") or {}) if r.best else {}
         rows.append(
             [
                 str(k),
@@ -77,24 +83,12 @@ def problem_page(problem: str, runs: list[RunData], links: dict[str, str]) -> st
                 esc(v.get("status") if v else ""),
                 esc(r.run.get("status")),
             ]
+            + [num(sm.get(s), 6) for s in splits]
         )
-    board = table(
-        [
-            "rank",
-            "run",
-            "seed",
-            "best",
-            "found at",
-            "cost to best",
-            "evaluations",
-            "cost",
-            "wall time",
-            "verdict",
-            "status",
-        ],  # fmt: skip
-        rows,
-        {0, 3, 5, 6, 7},
-    )
+    head = ["rank", "run", "seed", "best", "found at", "cost to best", "evaluations", "cost",
+            "wall time", "verdict", "status"]  # fmt: skip
+    head += [f"best's {esc(s)}" for s in splits]
+    board = table(head, rows, {0, 3, 5, 6, 7, *range(11, len(head))})
     groups = seed_groups(ranked)
     grows = []
     for label, members in groups:

@@ -131,11 +131,14 @@ def test_min_and_max_leaderboards_and_seed_statistics(tmp_path):
         links = [v for tag, a, v in page.links if tag == "a" and v.startswith("runs/")]
         assert len(links) == len(values) and all((site / v).exists() for v in links)
         assert "<svg" in text[text.index('id="curves"') :]
+        # the generalisation gap of each best: train, validation, test side by side
+        assert "best's train" in board and "best's test_small" in board
 
 
 def test_ten_thousand_evaluations_fit_the_size_budget(tmp_path):
     run = make_run(tmp_path / "big", n=10_000, drift=3.0, payload="big")
     out, text = _render(run)
+    assert "Generalisation of the best" in text and ">test_small<" in text
     size = out.stat().st_size
     print(f"report of 10,000 programs: {size / 1e6:.2f} MB")
     assert size < 2_000_000
