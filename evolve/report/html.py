@@ -446,8 +446,15 @@ def run_page(data: RunData, refresh_s: float | None = None, back: str | None = N
         + "".join(
             figure(charts.svg(charts.best_so_far(data, clock)), f"against {label}")
             for clock, label in charts.CLOCKS.items()
+            if clock != "dollars" or data.cost > 0
         )
-        + "</div>",
+        + "</div>"
+        + (
+            ""
+            if data.cost > 0
+            else '<p class="note">No LLM cost recorded (a local or free model), so no curve '
+            "against dollars.</p>"
+        ),
         "islands": figure(
             charts.svg(charts.island_scores(data)),
             "every scored child (thinned to "

@@ -51,11 +51,15 @@ def test_local_run_report_has_every_section_and_the_full_best(local_run):
     assert page.ids == {sid for sid, _ in SECTIONS}
     _check_self_contained(page)
     assert page.meta("refresh") is None  # the run is over
-    assert text.count("<svg") >= 6  # 3 best-so-far, islands, failures, >= 1 grid
     db = Database(local_run / "evolve.db", readonly=True)
     run = db.run()
     (best,) = db.best(run["id"], 1)
+    grids = len({e["island"] for e in db.elites(run["id"])})
+    assert db.llm_totals(run["id"])["cost_usd"] == 0  # the local mutator is free
     db.close()
+    # best so far against evaluations and wall time (no cost spent), islands, failures, grids
+    assert text.count("<svg") == 2 + 1 + 1 + grids
+    assert "no curve against dollars" in text
     assert best["code"] in page.pres  # whole, never truncated
     body = "".join(page.text)
     assert f"program #{best['id']}" in body
