@@ -209,6 +209,7 @@ def grid_map(grid: dict[str, Any], direction: str) -> Figure:
         bar = fig.colorbar(im, ax=ax, label="elite score")
         if bar.solids is not None:
             bar.solids.set_rasterized(False)  # the same for a long colour bar
+            bar.solids.set_edgecolor("face")  # no seams between its vector bands
         _edge_ticks(ax.set_xticks, ax.set_xticklabels, axes_info[0] if axes_info else None, nx)
         if len(axes_info) > 1:
             _edge_ticks(ax.set_yticks, ax.set_yticklabels, axes_info[1], ny)

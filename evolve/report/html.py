@@ -237,6 +237,10 @@ def _header(data: RunData, back: str | None) -> str:
     return "\n".join(parts)
 
 
+def _island(row: dict[str, Any]) -> str:
+    return "–" if row.get("island") is None else esc(row["island"])
+
+
 def _step_rows(data: RunData, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     with_node = any(r.get("node") for r in rows)
     splits = sorted({k for r in rows for k in split_metrics(r.get("metrics") or {})})
@@ -249,7 +253,7 @@ def _step_rows(data: RunData, rows: list[dict[str, Any]]) -> tuple[list[str], li
             [
                 str(k),
                 f"#{r['id']}",
-                esc(r.get("island")),
+                _island(r),
                 esc(r.get("model") or ""),
                 esc(r.get("mode")),
                 num(r.get("score")),
@@ -294,7 +298,7 @@ def _lineage(data: RunData) -> str:
             _step_details(
                 data,
                 r,
-                f"step {k}: #{r['id']} · island {esc(r.get('island'))} · "
+                f"step {k}: #{r['id']} · island {_island(r)} · "
                 f"{esc(r.get('model') or r.get('mode'))} · {num(r.get('score'))} "
                 f"{_change(data, r.get('score'), before)}",
             )
@@ -321,7 +325,7 @@ def _improvements(data: RunData) -> str:
                 data,
                 r,
                 f"#{r['id']} · {num(r.get('score'))} {_change(data, r.get('score'), before)} · "
-                f"{esc(r.get('model') or r.get('mode'))} · island {esc(r.get('island'))} · "
+                f"{esc(r.get('model') or r.get('mode'))} · island {_island(r)} · "
                 f"<span class=muted>{esc(when)}</span>",
             )
         )
