@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class Point:
 
 @dataclass
 class RunData:
+    """Everything the pages and figures show about one run."""
+
     path: Path  # the run folder
     run: dict[str, Any]
     direction: str  # max or min
@@ -85,7 +87,6 @@ class RunData:
     wall_s: float
     overrides: list[str] | None
     config_text: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -117,7 +118,8 @@ class RunData:
         return f"evolve run problem.name={problem} seed={self.run['seed']}"
 
     @staticmethod
-    def load(path: Path, thin: bool = True) -> RunData:
+    def load(path: Path) -> RunData:
+        """Read a run folder (or its evolve.db) read-only."""
         return _load(Path(path))
 
 
@@ -254,19 +256,17 @@ def _load(path: Path) -> RunData:
         last = max(
             [float(run.get("updated_at") or t0)] + [float(r["created_at"] or t0) for r in rows[-1:]]
         )
+        import yaml
+
         overrides = None
         ov_file = folder / ".hydra" / "overrides.yaml"
         if ov_file.exists():
-            import yaml
-
             try:
                 loaded = yaml.safe_load(ov_file.read_text())
                 if isinstance(loaded, list):
                     overrides = [str(o) for o in loaded]
             except yaml.YAMLError:
                 overrides = None
-        import yaml
-
         config_text = yaml.safe_dump(run.get("config") or {}, sort_keys=False)
         return RunData(
             path=folder,
