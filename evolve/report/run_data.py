@@ -389,18 +389,35 @@ def experiment_key(run: dict[str, Any]) -> str:
     return json.dumps([run.get("problem"), config], sort_keys=True, default=str)
 
 
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: json.dumps(d, sort_keys=True, default=str)}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
 def seed_groups(runs: list[RunData]) -> list[tuple[str, list[RunData]]]:
-    """Runs that differ only by seed, grouped, each group labelled by problem and model."""
+    """Runs that differ only by seed, grouped; each group labelled by its problem and model and,
+    when several groups share those, by the settings that tell them apart."""
     groups: dict[str, list[RunData]] = {}
     for r in runs:
         groups.setdefault(experiment_key(r.run), []).append(r)
+    flats = {}
+    for key, members in groups.items():
+        config = dict(members[0].run.get("config") or {})
+        for k in _NOT_THE_EXPERIMENT:
+            config.pop(k, None)
+        flats[key] = _flat(config)
+    keys = sorted({k for f in flats.values() for k in f})
+    differing = [k for k in keys if len({f.get(k) for f in flats.values()}) > 1]
     out: list[tuple[str, list[RunData]]] = []
-    used: dict[str, int] = {}
-    for members in groups.values():
+    for key, members in groups.items():
         llm = (members[0].run.get("config") or {}).get("llm") or {}
         label = f"{members[0].problem} · {llm.get('model') or llm.get('name') or 'model?'}"
-        used[label] = used.get(label, 0) + 1
-        if used[label] > 1:  # same problem and model, another setting: number the variant
-            label = f"{label} (config {used[label]})"
+        extra = [f"{k}={flats[key].get(k, '-')}" for k in differing if k != "llm.model"][:3]
+        if extra:
+            label += " · " + ", ".join(extra)
         out.append((label, sorted(members, key=lambda r: r.run.get("seed") or 0)))
     return out
