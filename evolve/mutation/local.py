@@ -6,15 +6,24 @@ element) and answers with a SEARCH/REPLACE edit, exactly as a model would. A run
 mutator therefore takes the same path as one on GPT or Claude: prompt, response, diff, child.
 
 Model string: `evolve-local/mutator`. Deterministic given the request's `seed`.
+
+A problem plug-in may add structure-aware moves where perturbing constants is not enough: a
+`mutations.py` in its folder defining `propose(code: str, rng: random.Random) -> tuple[str,
+str] | None` (a description and the whole new program, or None). It is trusted code, like the
+evaluator, and runs in the island's process; half of the local mutator's answers then come
+from it (answered as a full rewrite), the rest from the generic moves.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import random
 import time
 import tokenize
+from collections.abc import Callable
+from pathlib import Path
 
 import litellm
 from litellm import CustomLLM
@@ -156,6 +165,36 @@ def as_search_replace(code: str, m: Mutation) -> str:
     return f"<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE"
 
 
+ProblemMoves = Callable[[str, random.Random], "tuple[str, str] | None"]
+_problem_moves: ProblemMoves | None = None
+PROBLEM_MOVES_SHARE = 0.5  # of answers, when the problem brings its own moves
+
+
+def load_problem_moves(folder: Path) -> ProblemMoves | None:
+    """The `propose` of a problem folder's mutations.py, or None if it has none."""
+    path = Path(folder) / "mutations.py"
+    if not path.exists():
+        return None
+    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(f"_evolve_problem_{digest}_mutations", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ValueError(f"{path} failed to import: {type(exc).__name__}: {exc}") from exc
+    fn = getattr(module, "propose", None)
+    if not callable(fn):
+        raise ValueError(f"{path} must define propose(code, rng) -> (description, new_code) | None")
+    return fn
+
+
+def use_problem_moves(fn: ProblemMoves | None) -> None:
+    """Make this process's local mutator use a problem's own moves (None: generic only)."""
+    global _problem_moves
+    _problem_moves = fn
+
+
 def mutate_prompt(prompt: str, seed: int | None) -> str:
     """The local mutator's whole answer to a prompt."""
     code = extract_current_program(prompt)
@@ -164,6 +203,16 @@ def mutate_prompt(prompt: str, seed: int | None) -> str:
     if seed is None:
         seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:12], 16)
     rng = random.Random(seed)
+    if _problem_moves is not None and rng.random() < PROBLEM_MOVES_SHARE:
+        try:
+            move = _problem_moves(code, rng)
+        except Exception as exc:  # a bug in a plug-in's moves: say so, fall back to ours
+            move = None
+            text = f"(the problem's own moves failed: {type(exc).__name__}: {exc})\n"
+        else:
+            text = ""
+        if move is not None and move[1].strip() and move[1] != code:
+            return f"{text}Idea: {move[0]}.\n\n```python\n{move[1]}```\n"
     for _ in range(8):
         m = propose(code, rng)
         if m is None:
