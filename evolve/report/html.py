@@ -220,11 +220,20 @@ def _header(data: RunData, back: str | None) -> str:
         )
     elif best:
         parts.append('<p class="note">the best program has no literature check recorded.</p>')
+    c = data.cascade
+    if c.get("instances_full"):
+        parts.append(
+            f'<p class="note">cascade: {int(c["stopped"])} of {int(c["children"])} children '
+            f"stopped early; {c['instances_run']:.0f} instance runs instead of "
+            f"{c['instances_full']:.0f} ({100 * c['saved'] / c['instances_full']:.1f}% saved)</p>"
+        )
     if best:
-        splits = split_metrics(best.get("metrics") or {})
+        splits = data.best_splits()
         if splits:
             parts.append(
-                "<h3>Generalisation of the best</h3>"
+                "<h3>Generalisation of the best"
+                + (" (picked by validation)" if data.picked_by == "validation" else "")
+                + "</h3>"
                 + table(
                     [esc(k) for k in splits],
                     [[num(x, 6) for x in splits.values()]],

@@ -87,6 +87,20 @@ class RunData:
     wall_s: float
     overrides: list[str] | None
     config_text: str
+    picked_by: str  # what chose the best: its score, or validation (heuristic problems)
+    cascade: dict[str, Any]  # instances a heuristic problem's cascade ran and saved
+
+    def best_splits(self) -> dict[str, float]:
+        """The best's train / validation / test metrics, the held-out test score included."""
+        if self.best is None:
+            return {}
+        metrics = dict(self.best.get("metrics") or {})
+        test = self.best.get("test_score")
+        if test and test.get("status") == "ok":
+            metrics.update(test.get("metrics") or {})
+            if test.get("score") is not None:
+                metrics.setdefault("test", test["score"])
+        return split_metrics(metrics)
 
     @property
     def run_id(self) -> str:
@@ -193,10 +207,23 @@ def _load(path: Path) -> RunData:
 
         best_rows = db.best(rid, 1)
         best = best_rows[0] if best_rows else None
+        picked_by = "score"
+        if best is not None and "train" in best["metrics"] and "validation" in best["metrics"]:
+            # a heuristic problem: validation picks the run's best (train is what it optimised)
+            by_validation = db.best_by(rid, "validation", direction, 1)
+            if by_validation:
+                best, picked_by = by_validation[0], "validation"
+        # held-out test scores (a heuristic problem's final best), when recorded
+        tests = {t["program_id"]: t for t in db.test_scores(rid)}
+        if best is not None and best["id"] in tests:
+            best["test_score"] = tests[best["id"]]
         best_point = None
         if best is not None:
             # a migrant copy of the best counts from its original
-            best_point = next((p for p in new_bests if p.fitness == best["fitness"]), None)
+            best_point = next((p for p in points if p.id == best["id"]), None) or next(
+                (p for p in new_bests if p.fitness == best["fitness"]), None
+            )
+        cascade = db.cascade_summary(rid)
         lineage = _lineage(db, rid, best["id"]) if best else []
         improvements = list(db.programs_by_id(rid, [p.id for p in new_bests]).values())
         improvements.sort(key=lambda r: r["seq"])
@@ -295,6 +322,8 @@ def _load(path: Path) -> RunData:
             wall_s=max(0.0, last - t0),
             overrides=overrides,
             config_text=config_text,
+            picked_by=picked_by,
+            cascade=cascade,
         )
     finally:
         db.close()

@@ -28,7 +28,7 @@ from evolve.report.html import (
     write_atomic,
 )
 from evolve.report.leaderboard import find_runs
-from evolve.report.run_data import RunData, seed_groups, split_metrics
+from evolve.report.run_data import RunData, seed_groups
 
 
 def slug(text: str) -> str:
@@ -61,14 +61,14 @@ def problem_page(problem: str, runs: list[RunData], links: dict[str, str]) -> st
     direction = ranked[0].direction
     # heuristic problems: the best's train / validation / test metrics side by side
     splits = sorted(
-        {k for r in ranked if r.best for k in split_metrics(r.best.get("metrics") or {})},
+        {k for r in ranked for k in r.best_splits()},
         key=lambda k: (k != "train", k != "validation", k),
     )
     rows = []
     for k, r in enumerate(ranked, 1):
         bp = r.best_point
         v = r.best_verdict
-        sm = split_metrics(r.best.get("metrics") or {}) if r.best else {}
+        sm = r.best_splits()
         rows.append(
             [
                 str(k),

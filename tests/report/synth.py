@@ -114,6 +114,12 @@ def make_run(
                 db.record_literature_check(rid, pid, verdict)
         if k and k % max(1, n // 4) == 0:
             db.record_migration(rid, 0, 1 % islands, pid)
+    # the held-out test score of the best by validation (as the engine records at the end)
+    (chosen,) = db.best_by(rid, "validation", direction, 1)
+    v = chosen["metrics"]["validation"]
+    db.record_test_score(
+        rid, chosen["id"], {"status": "ok", "score": v, "metrics": {"test_heldout": v * 0.9}}
+    )
     axes = [
         {"name": "n", "bins": 4, "edges": [24.0, 25.0, 26.0, 27.0, 28.0]},
         {"name": "code_length", "bins": 3, "edges": [400.0, 420.0, 440.0, 460.0]},

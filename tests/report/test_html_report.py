@@ -142,7 +142,8 @@ def test_min_and_max_leaderboards_and_seed_statistics(tmp_path):
 def test_ten_thousand_evaluations_fit_the_size_budget(tmp_path):
     run = make_run(tmp_path / "big", n=10_000, drift=3.0, payload="big")
     out, text = _render(run)
-    assert "Generalisation of the best" in text and ">test_small<" in text
+    assert "Generalisation of the best (picked by validation)" in text
+    assert ">test_small<" in text and ">test_heldout<" in text  # its own and the held-out test
     size = out.stat().st_size
     print(f"report of 10,000 programs: {size / 1e6:.2f} MB")
     assert size < 2_000_000
