@@ -94,7 +94,7 @@ def best_so_far(data: RunData, clock: str) -> Figure:
         ax.axhline(data.seed.score, color=SEED, ls=":", lw=1, label="seed")
     _best_known(
         ax,
-        data.best_known,
+        data.best_known if data.best_known_comparable else None,
         [*ys, *([data.seed.score] if data.seed and data.seed.score is not None else [])],
     )
     for k, m in enumerate(data.migrations):
@@ -105,11 +105,13 @@ def best_so_far(data: RunData, clock: str) -> Figure:
         ax.axvline(
             r[clock], color="#bf8700", ls="-.", lw=1, label="island reset" if k == 0 else None
         )
-    checked = [c for c in data.checks if c.get("score") is not None]
+    # each check marked at the score of the program it checked (its own figure may be a
+    # test-set score on another scale)
+    checked = [c for c in data.checks if c.get("program_score") is not None]
     if checked:
         ax.plot(
             [c[clock] for c in checked],
-            [c["score"] for c in checked],
+            [c["program_score"] for c in checked],
             "D",
             mfc="none",
             color="#8250df",
@@ -302,7 +304,7 @@ def overlay(
             curves.append(_curve_on(grid, xs, ys))
             if r.seed is not None and r.seed.score is not None:
                 seeds.append(r.seed.score)
-            if r.best_known is not None:
+            if r.best_known is not None and r.best_known_comparable:
                 knowns.append(r.best_known)
         if curves and len(grid) > 1:
             stack = np.vstack(curves)

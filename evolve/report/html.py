@@ -199,7 +199,16 @@ def _header(data: RunData, back: str | None) -> str:
             f"{int(data.llm_totals.get('calls') or 0)} calls, "
             f"{int(data.llm_totals.get('errors') or 0)} errors",
         ),
-        ("best known", num(data.best_known), "from the literature check"),
+        (
+            "best known",
+            num(data.best_known),
+            "from the literature check"
+            + (
+                ""
+                if data.best_known_comparable or data.best_known is None
+                else ", on a test set (another scale than the score)"
+            ),  # fmt: skip
+        ),
     ]
     parts.append(
         '<div class="cards">'

@@ -89,6 +89,7 @@ class RunData:
     config_text: str
     picked_by: str  # what chose the best: its score, or validation (heuristic problems)
     cascade: dict[str, Any]  # instances a heuristic problem's cascade ran and saved
+    best_known_comparable: bool  # the best known value is on the score's scale
 
     def best_splits(self) -> dict[str, float]:
         """The best's train / validation / test metrics, the held-out test score included."""
@@ -253,9 +254,20 @@ def _load(path: Path) -> RunData:
             m["evaluation"] = evals_at(t)
             m["seconds"] = max(0.0, t - t0)
             m["dollars"] = dollars_at(t)
-        best_known = next(
-            (c["best_known"] for c in reversed(checks) if c.get("best_known") is not None), None
-        )
+        # A check compares the program's own score, or (heuristic problems) a test-set score
+        # on another scale: only the former puts the best known value on the score's axis.
+        scores = {p.id: p.score for p in points}
+        for c in checks:
+            own = scores.get(c.get("program_id"))
+            c["program_score"] = own
+            c["comparable"] = (
+                own is not None
+                and c.get("score") is not None
+                and abs(c["score"] - own) <= 1e-9 * max(1.0, abs(own))
+            )
+        last = next((c for c in reversed(checks) if c.get("best_known") is not None), None)
+        best_known = last["best_known"] if last else None
+        best_known_comparable = bool(last and last["comparable"])
         best_verdict = db.latest_verdict(rid, best["id"]) if best else None
 
         axes = db.grid_axes(rid)
@@ -324,6 +336,7 @@ def _load(path: Path) -> RunData:
             config_text=config_text,
             picked_by=picked_by,
             cascade=cascade,
+            best_known_comparable=best_known_comparable,
         )
     finally:
         db.close()
