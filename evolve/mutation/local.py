@@ -29,7 +29,7 @@ import litellm
 from litellm import CustomLLM
 from litellm.types.utils import ModelResponse
 
-from evolve.mutation.prompts import extract_current_program
+from evolve.mutation.prompts import extract_current_program, extract_second_parent
 from evolve.program import find_blocks
 
 PROVIDER = "evolve-local"
@@ -149,6 +149,36 @@ def propose(code: str, rng: random.Random) -> Mutation | None:
     return Mutation(f"swap {tok.string} -> {_NAME_SWAPS[tok.string]} on line {row}", row, new)
 
 
+def crossover(code: str, second: str, rng: random.Random) -> Mutation | None:
+    """Take one constant from the second parent, where the two blocks have the same shape
+    (the same sequence of tokens but for numbers) and differ in that constant."""
+    try:
+        mine, theirs = _tokens_in_block(code), _tokens_in_block(second)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return None
+    if [t.string for t in mine if t.type != tokenize.NUMBER] != [
+        t.string for t in theirs if t.type != tokenize.NUMBER
+    ]:
+        return None
+    pairs = [
+        (a, b)
+        for a, b in zip(
+            [t for t in mine if t.type == tokenize.NUMBER],
+            [t for t in theirs if t.type == tokenize.NUMBER],
+            strict=True,
+        )
+        if a.string != b.string
+    ]
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    row = a.start[0]
+    new = _replace_span(code.splitlines()[row - 1], a.start[1], a.end[1], b.string)
+    return Mutation(
+        f"take {b.string} from the second parent for {a.string} on line {row}", row, new
+    )
+
+
 def as_search_replace(code: str, m: Mutation) -> str:
     """A SEARCH/REPLACE edit for the mutation, with enough context lines to be unique."""
     lines = code.splitlines()
@@ -213,6 +243,11 @@ def mutate_prompt(prompt: str, seed: int | None) -> str:
             text = ""
         if move is not None and move[1].strip() and move[1] != code:
             return f"{text}Idea: {move[0]}.\n\n```python\n{move[1]}```\n"
+    second = extract_second_parent(prompt)
+    if second is not None:
+        m = crossover(code, second, rng)
+        if m is not None:
+            return f"Idea: {m.description}.\n\n{as_search_replace(code, m)}\n"
     for _ in range(8):
         m = propose(code, rng)
         if m is None:
@@ -226,14 +261,19 @@ class LocalMutator(CustomLLM):
     """litellm custom provider `evolve-local`."""
 
     def _answer(
-        self, messages: list, optional_params: dict, model_response: ModelResponse
+        self, model_name: str, messages: list, optional_params: dict, model_response: ModelResponse
     ) -> ModelResponse:
         t0 = time.perf_counter()
         prompt = "\n".join(str(m.get("content", "")) for m in messages)
         seed = optional_params.get("seed")
-        text = mutate_prompt(prompt, seed)
+        if model_name.endswith("/judge"):
+            from evolve.mutation.judge import local_answer
+
+            text = local_answer(prompt)
+        else:
+            text = mutate_prompt(prompt, seed)
         model_response.choices[0].message.content = text  # type: ignore[union-attr]
-        model_response.model = MODEL
+        model_response.model = f"{PROVIDER}/{model_name.rsplit('/', 1)[-1]}"
         # Word counts stand in for tokens: the local mutator has no tokenizer and costs nothing.
         usage = litellm.Usage(
             prompt_tokens=len(prompt.split()),
@@ -246,11 +286,11 @@ class LocalMutator(CustomLLM):
 
     def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
                    print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
-        return self._answer(messages, optional_params or {}, model_response)
+        return self._answer(str(model), messages, optional_params or {}, model_response)
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                           print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
-        return self._answer(messages, optional_params or {}, model_response)
+        return self._answer(str(model), messages, optional_params or {}, model_response)
 
 
 _registered = False
