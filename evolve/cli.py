@@ -1,4 +1,4 @@
-"""The `evolve` command: run / eval / score / problems / show / literature.
+"""The `evolve` command: run / eval / score / problems / show / report / plot / export / literature.
 
 `evolve run` is a Hydra app (overrides, `-m` sweeps, `--cfg job`); the other subcommands are
 plain argparse and mirror the Python API (`load_problem`, `Problem.evaluate`, `Problem.score`).
@@ -183,6 +183,46 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_one_run(path: Path) -> bool:
+    return path.is_file() or (path / "evolve.db").exists()
+
+
+def cmd_report_html(args: argparse.Namespace, root: Path) -> int:
+    from evolve.report.html import write_run_report
+    from evolve.report.site import write_site
+
+    if args.watch is not None and args.watch <= 0:
+        raise UsageError("--watch takes a positive number of seconds between rewrites")
+    if not _is_one_run(root):
+        if args.watch is not None:
+            raise UsageError("--watch follows one run: give a run folder, not a folder of runs")
+        out = Path(args.output) if args.output else root / "site"
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"-o {out}: a site is a folder of pages; give a folder")
+        done = write_site(root, out, args.problem)
+        console.print(
+            f"wrote {done['runs']} run pages and {done['problems']} problem pages; "
+            f"open {out / 'index.html'}",
+            highlight=False,
+        )
+        for bad in done["unreadable"]:
+            err_console.print(f"skipped {bad}", highlight=False)
+        return 0
+    out = Path(args.output) if args.output else None
+    if out is not None and out.is_dir():
+        out = out / "report.html"
+    while True:
+        path, data = write_run_report(root, out, refresh_s=args.watch)
+        running = data.run.get("status") == "running"
+        console.print(
+            f"wrote {path} ({data.evaluations} evaluations, run {data.run.get('status')})",
+            highlight=False,
+        )
+        if args.watch is None or not running:
+            return 0
+        time.sleep(args.watch)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from rich.table import Table
 
@@ -191,6 +231,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     root = Path(args.runs)
     if not root.exists():
         raise UsageError(f"no such folder or file: {root}")
+    if args.format == "html":
+        return cmd_report_html(args, root)
+    if args.watch is not None:
+        raise UsageError("--watch rewrites an HTML report: add --format html")
     rows = leaderboard(root, args.problem)
     if not rows:
         raise UsageError(f"no run databases (evolve.db) under {root}")
@@ -208,6 +252,51 @@ def cmd_report(args: argparse.Namespace) -> int:
         console.print(f"wrote {len(rows)} rows to {args.output}")
     else:
         print(text, end="")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from evolve.report.leaderboard import find_runs
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise UsageError(f"-o {out}: name a .png, .pdf or .svg file")
+    from evolve.report.charts import paper_figure
+    from evolve.report.run_data import RunData, seed_groups
+
+    runs = []
+    for arg in args.runs:
+        root = Path(arg)
+        if not root.exists():
+            raise UsageError(f"no such folder or file: {root}")
+        dbs = find_runs(root)
+        if not dbs:
+            raise UsageError(f"no run database (evolve.db) under {root}")
+        runs += [RunData.load(db) for db in dbs]
+    problems = sorted({r.problem for r in runs})
+    if len(problems) > 1:
+        raise UsageError(
+            f"these runs are of {len(problems)} problems ({', '.join(problems)}); plot one at a time"
+        )
+    fig = paper_figure(seed_groups(runs))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=args.dpi, bbox_inches="tight")
+    console.print(f"wrote {out} ({len(runs)} runs)", highlight=False)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from evolve.report.export import write_jsonl
+
+    run = Path(args.run)
+    if not run.exists():
+        raise UsageError(f"no such folder or file: {run}")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            n = write_jsonl(run, fh)
+        console.print(f"wrote {n} programs to {args.output}", highlight=False)
+    else:
+        write_jsonl(run, sys.stdout)
     return 0
 
 
@@ -519,15 +608,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a problem folder, built-in name or plug-in name")
     p.set_defaults(func=cmd_check_problem)
     p = sub.add_parser(
-        "report", help="leaderboard of the runs under a folder (table, md, csv, json)"
+        "report",
+        help="leaderboard of the runs under a folder (table, md, csv, json), or an HTML report",
     )
     p.add_argument(
         "runs", nargs="?", default="runs", help="a folder of runs, a run folder or an evolve.db"
     )
-    p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table")
+    p.add_argument(
+        "--format",
+        choices=("table", "md", "csv", "json", "html"),
+        default="table",
+        help="html: one run's self-contained report (default RUN/report.html), or for a folder "
+        "of runs a site of pages (default FOLDER/site/)",
+    )
     p.add_argument("--problem", default=None, help="only runs of this problem")
     p.add_argument("--output", "-o", default=None, help="write to this file instead of the console")
+    p.add_argument(
+        "--watch",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --format html: rewrite the report every SECONDS while the run is going",
+    )
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("plot", help="the best-so-far figure of runs (seeds grouped), for a paper")
+    p.add_argument("runs", nargs="+", help="run folders, evolve.db files or folders of runs")
+    p.add_argument("--output", "-o", required=True, help="the figure: .png, .pdf or .svg")
+    p.add_argument("--dpi", type=int, default=200, help="resolution of a .png")
+    p.set_defaults(func=cmd_plot)
+    p = sub.add_parser("export", help="every program of a run, one JSON line each")
+    p.add_argument("run", help="run folder (or its evolve.db)")
+    p.add_argument("--format", choices=("jsonl",), default="jsonl")
+    p.add_argument("--output", "-o", default=None, help="write to this file (default: stdout)")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser(
         "doctor", help="what this machine gives a run: sandbox layers (and fixes), keys, versions"
     )

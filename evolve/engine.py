@@ -88,8 +88,10 @@ class ArchiveActor:
     def record_reset(self, island: int, program_ids: list[int]) -> None:
         self.db.record_reset(self.run_id, island, program_ids)
 
-    def record_elites(self, island: int, cells: list[dict[str, Any]]) -> None:
-        self.db.record_elites(self.run_id, island, cells)
+    def record_elites(
+        self, island: int, cells: list[dict[str, Any]], axes: list[dict[str, Any]] | None = None
+    ) -> None:
+        self.db.record_elites(self.run_id, island, cells, axes)
 
     def record_islands(self, states: list[dict[str, Any]]) -> None:
         for s in states:
@@ -452,6 +454,9 @@ class IslandActor:
             {"cell": ",".join(map(str, cell)), "program_id": m.id, "fitness": m.fitness}
             for cell, m in self.island.grid.cells.items()
         ]
+
+    def grid_axes(self) -> list[dict[str, Any]]:
+        return self.island.grid.axes()
 
     def state(self) -> dict[str, Any]:
         return self.island.state()
@@ -971,7 +976,10 @@ class Evolution:
         states = ray.get([isl.state.remote() for isl in self.islands])
         grids = ray.get([isl.elites.remote() for isl in self.islands])
         ray.get(self.archive.record_islands.remote(states))
-        ray.get([self.archive.record_elites.remote(i, cells) for i, cells in enumerate(grids)])
+        axes = ray.get([isl.grid_axes.remote() for isl in self.islands])
+        ray.get(
+            [self.archive.record_elites.remote(i, cells, axes[i]) for i, cells in enumerate(grids)]
+        )
 
     def _migrate(self) -> None:
         n = len(self.islands)

@@ -184,6 +184,11 @@ class Database:
             pk=("run_id", "island", "cell"),
             if_not_exists=True,
         )
+        db["grids"].create(  # each island's MAP-Elites axes, as of its last recorded elites
+            {"run_id": str, "island": int, "axes": str, "updated_at": float},
+            pk=("run_id", "island"),
+            if_not_exists=True,
+        )
         db["migrations"].create(
             {
                 "id": int,
@@ -369,8 +374,15 @@ class Database:
             }
         )
 
-    def record_elites(self, run_id: str, island: int, cells: list[dict[str, Any]]) -> None:
-        """Replace an island's MAP-Elites cells with its current grid."""
+    def record_elites(
+        self,
+        run_id: str,
+        island: int,
+        cells: list[dict[str, Any]],
+        axes: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Replace an island's MAP-Elites cells with its current grid (and its axes if given:
+        each dimension's name, bin count and bin edges)."""
         with self.db.conn:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
@@ -378,6 +390,16 @@ class Database:
                 [{"run_id": run_id, "island": island, **c} for c in cells],
                 pk=("run_id", "island", "cell"),
             )
+            if axes is not None:
+                self.db["grids"].upsert(
+                    {
+                        "run_id": run_id,
+                        "island": island,
+                        "axes": _json(axes),
+                        "updated_at": time.time(),
+                    },
+                    pk=("run_id", "island"),
+                )
 
     def record_reset(self, run_id: str, island: int, program_ids: list[int]) -> None:
         self.db["resets"].insert(
@@ -538,6 +560,118 @@ class Database:
             "cost_usd": row[3],
             "errors": row[4] or 0,
         }
+
+    # --- readers for reports (any table or column added later may be missing: older runs) ---
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.db.execute(f"PRAGMA table_info({table})").fetchall()}
+
+    def _rows(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def timeline(self, run_id: str) -> list[dict[str, Any]]:
+        """Every program in recording order, without code, diff or feedback (small rows).
+        `metrics` stays a JSON string; a `node` column is included when the schema has one."""
+        cols = [
+            "id", "seq", "island", "generation", "parent_id", "mode", "model", "llm_call_id",
+            "status", "reason", "valid", "score", "fitness", "metrics", "created_at",
+        ]  # fmt: skip
+        if "node" in self._columns("programs"):
+            cols.append("node")
+        return self._rows(
+            f"SELECT {', '.join(cols)} FROM programs WHERE run_id = ? ORDER BY seq", [run_id]
+        )
+
+    def programs_by_id(self, run_id: str, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Full rows (code, diff, metrics parsed) of the given programs, by id."""
+        out: dict[int, dict[str, Any]] = {}
+        ids = sorted({int(i) for i in ids})
+        for k in range(0, len(ids), 500):  # stay under SQLite's parameter limit
+            chunk = ids[k : k + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.programs(run_id, f"id IN ({marks})", chunk):
+                out[r["id"]] = r
+        return out
+
+    def iter_programs(self, run_id: str, batch: int = 500):
+        """Every program, full rows in recording order, read `batch` at a time."""
+        last = 0
+        while True:
+            rows = self.programs(run_id, "seq > ?", [last], limit=batch)
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1]["seq"]
+
+    def llm_calls(self, run_id: str) -> list[dict[str, Any]]:
+        """Every LLM call's accounting (no prompt or response), in order."""
+        return self._rows(
+            "SELECT id, island, model, prompt_tokens, completion_tokens, cost_usd, latency_s, "
+            "attempts, error, created_at FROM llm_calls WHERE run_id = ? ORDER BY id",
+            [run_id],
+        )
+
+    def llm_responses(self, run_id: str, call_ids: list[int]) -> dict[int, str]:
+        ids = sorted({int(i) for i in call_ids if i is not None})
+        out: dict[int, str] = {}
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(
+                f"SELECT id, response FROM llm_calls WHERE run_id = ? AND id IN ({marks})",
+                [run_id, *chunk],
+            ).fetchall():
+                out[r[0]] = r[1] or ""
+        return out
+
+    def models(self, run_id: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT model FROM llm_calls WHERE run_id = ? AND model IS NOT NULL", [run_id]
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def migrations(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM migrations WHERE run_id = ? ORDER BY id", [run_id])
+
+    def resets(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM resets WHERE run_id = ? ORDER BY id", [run_id])
+
+    def literature_checks(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM literature_checks WHERE run_id = ? ORDER BY id", [run_id])
+        for r in rows:
+            try:
+                r["details"] = json.loads(r["details"]) if r.get("details") else {}
+            except json.JSONDecodeError:
+                r["details"] = {}
+        return rows
+
+    def latest_verdict(self, run_id: str, program_id: int) -> dict[str, Any] | None:
+        rows = self._rows(
+            "SELECT * FROM literature_checks WHERE run_id = ? AND program_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            [run_id, program_id],
+        )
+        return rows[0] if rows else None
+
+    def elites(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT island, cell, program_id, fitness FROM elites WHERE run_id = ? "
+            "ORDER BY island, cell",
+            [run_id],
+        )
+
+    def grid_axes(self, run_id: str) -> dict[int, list[dict[str, Any]]]:
+        """Each island's MAP-Elites axes (name, bins, edges); empty for runs that predate them."""
+        if "grids" not in self.db.table_names():
+            return {}
+        return {
+            r["island"]: json.loads(r["axes"])
+            for r in self._rows("SELECT island, axes FROM grids WHERE run_id = ?", [run_id])
+        }
+
+    def island_rows(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM islands WHERE run_id = ? ORDER BY island", [run_id])
 
     def close(self) -> None:
         self.db.conn.close()

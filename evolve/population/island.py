@@ -147,6 +147,20 @@ class Grid:
     def elites(self) -> list[Member]:
         return list(self.cells.values())
 
+    def axes(self) -> list[dict[str, Any]]:
+        """Each dimension's name and bin edges (`bins + 1` of them; none before any value)."""
+        out = []
+        for d in self.dims:
+            lo, hi = self.lo.get(d), self.hi.get(d)
+            # halves, as in _bin: hi - lo may overflow near the float range
+            edges = (
+                []
+                if lo is None or hi is None
+                else [lo + (hi / 2 - lo / 2) * (2 * k / self.bins) for k in range(self.bins + 1)]
+            )
+            out.append({"name": d, "bins": self.bins, "edges": edges})
+        return out
+
 
 # `seed`: every parent is the seed program (the "sample from the seed" baseline of
 # bench/search.py); `hill_climb`: always the best so far.
