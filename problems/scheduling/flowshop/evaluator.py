@@ -86,7 +86,9 @@ def permutation_error(permutation: np.ndarray, n: int) -> str:
         return f"permutation must list each of the {n} jobs once; got shape {permutation.shape}"
     bad = np.flatnonzero((permutation < 0) | (permutation >= n))
     if bad.size:
-        return f"job index {int(permutation[bad[0]])} at position {int(bad[0])} is not in 0..{n - 1}"
+        return (
+            f"job index {int(permutation[bad[0]])} at position {int(bad[0])} is not in 0..{n - 1}"
+        )
     counts = np.bincount(permutation, minlength=n)
     if np.any(counts > 1):
         dup = int(np.argmax(counts > 1))
@@ -134,7 +136,11 @@ def _evaluate(outputs: dict[str, np.ndarray], params: dict, reference: bool) -> 
         known = f"the proven optimum is {ub}" if ub == lb else f"best known {ub}, lower bound {lb}"
         feedback += f"; {known}"
     return Evaluation.ok(
-        span, "min", metrics=metrics, features={"flow_ratio": metrics["flow_ratio"]}, feedback=feedback
+        span,
+        "min",
+        metrics=metrics,
+        features={"flow_ratio": metrics["flow_ratio"]},
+        feedback=feedback,
     )
 
 

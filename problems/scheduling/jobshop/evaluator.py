@@ -140,7 +140,7 @@ def decode_reference(
             indeg[(j, o + 1)] += 1
     for k in range(m):
         row = [int(x) for x in order[k]]
-        for a, b in zip(row, row[1:]):
+        for a, b in zip(row, row[1:], strict=False):
             u, v = (a, pos[a][k]), (b, pos[b][k])
             succ[u].append(v)
             indeg[v] += 1
@@ -337,4 +337,6 @@ def verify(outputs: dict[str, np.ndarray], params: dict) -> Verification:
     if isinstance(got, Evaluation):
         return Verification(False, method=method, reason=got.error)
     _, makespan, form = got
-    return Verification(True, float(makespan), str(makespan), method, f"{form}, makespan {makespan}")
+    return Verification(
+        True, float(makespan), str(makespan), method, f"{form}, makespan {makespan}"
+    )
