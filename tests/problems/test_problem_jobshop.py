@@ -308,3 +308,16 @@ def test_cli_scores_start_times_json(tmp_path, ft06_optimal):
     assert out["valid"] and out["score"] == 55
     assert out["verdict"]["status"] == "matches_known"
     assert "proven optimum" in out["verdict"]["message"]
+
+
+def test_optional_outputs_in_the_spec():
+    from evolve.evaluators.spec import ArraySpec, OutputError, OutputSpec
+
+    assert P.outputs.arrays["order"].optional and P.outputs.arrays["start"].optional
+    assert set(P.check_outputs({"order": ORDER})) == {"order"}
+    spec = OutputSpec.from_dict({"a": {"dtype": "int"}, "b": {"dtype": "int", "optional": True}})
+    assert set(spec.check({"a": [1]})) == {"a"}
+    with pytest.raises(OutputError, match=r"missing output\(s\) \['a'\]"):
+        spec.check({"b": [1]})
+    with pytest.raises(ValueError, match="optional must be true or false"):
+        ArraySpec.from_dict("a", {"optional": "yes"})
