@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -143,6 +144,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     problem = load_problem(args.problem, _params(args.param))
     outputs = _load_outputs(Path(args.outputs))
+    if problem.heuristic:
+        ev = problem.score(outputs, _instance(problem, args.instance))
+        _print_evaluation(ev, args.json)
+        return 0
     ev = problem.score(outputs)
     extra = {}
     if ev.valid:
@@ -151,6 +156,24 @@ def cmd_score(args: argparse.Namespace) -> int:
             extra["verdict"] = verdict
     _print_evaluation(ev, args.json, extra)
     return 0
+
+
+def _instance(problem, ref: str | None) -> dict[str, Any]:
+    """A heuristic problem's instance named SET/NAME (e.g. test/u200)."""
+    sets = [s for s in ("train", "validation", "test") if problem.instance_sets.get(s)]
+    names = [f"{s}/{inst.get('name')}" for s in sets for _, inst in problem.instances(s)]
+    if ref is None:
+        shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+        raise UsageError(
+            f"{problem.name} is a heuristic problem: say which instance with --instance ({shown})"
+        )
+    set_name, _, name = ref.partition("/")
+    for _, inst in problem.instances(set_name) if set_name in sets else []:
+        if str(inst.get("name")) == name:
+            return inst
+    raise UsageError(
+        f"{problem.name} has no instance {ref!r}; its instances: {', '.join(names[:30])}"
+    )
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -350,7 +373,7 @@ def _run_job_inner(cfg) -> None:
         from evolve.population.database import Database
 
         db = Database(run_dir / "evolve.db", readonly=True)
-        best = db.best(evo.run_id, 1)
+        best = db.best_by(evo.run_id, evo.problem.selection_metric, evo.problem.direction)
         if best:
             best_file = run_dir / "best_program.py"
             best_file.write_text(best[0]["code"])
@@ -413,9 +436,27 @@ def _one_line_hydra_error(exc: Exception) -> str:
         head, _, tail = text.partition("(to add a new key use")
         key = tail.split()[0] if tail.split() else ""
         return f"{head.strip()} — no such setting; check the spelling (`evolve run --cfg job` lists every key){'' if not key else ''}"
+    missing = re.search(r"Could not find 'problem/([^']+)'", text)
+    if missing:
+        # Hydra lists only the top level of a nested group ("custom"): name the problems.
+        return _unknown_problem(missing.group(1))
     if "Could not find" in text or "Could not load" in text:
         return text + " (`evolve run --help` lists the available options of each group)"
     return text
+
+
+def _unknown_problem(name: str) -> str:
+    import difflib
+
+    from evolve.problem import list_problems
+
+    known = [n for n, _ in list_problems()]
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    return (
+        f"unknown problem {name!r}{hint}; the problems are {', '.join(known)} "
+        "(or problem=custom problem.name=/path/to/a/problem_folder)"
+    )
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -448,6 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the Evaluation (and verdict) as JSON")
     p.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="problem parameter, e.g. n=32"
+    )
+    p.add_argument(
+        "--instance",
+        metavar="SET/NAME",
+        help="heuristic problems: the instance the outputs are for, e.g. test/u200",
     )
     p.set_defaults(func=cmd_score)
     p = sub.add_parser("problems", help="list the problems")

@@ -54,6 +54,21 @@ class LLMConfig:
 
 
 @dataclass
+class NoveltyConfig:
+    """The novelty filter (evolve/population/novelty.py): a child too similar to a program
+    its island holds is rejected before it runs, recorded with the neighbour."""
+
+    enabled: bool = False
+    # Cosine similarity to the nearest program at or above which a child is rejected. The
+    # offline embedding reads constants to two significant digits, so 0.9995 rejects programs
+    # that differ only by constants nudged below that; for an LLM embedding ~0.95 is usual.
+    threshold: float = 0.9995
+    model: str | None = None  # a litellm embedding model; None: the offline token embedding
+    api_base: str | None = None  # for `model` on a local or compatible server
+    api_key_env: str | None = None  # the environment variable holding `model`'s API key
+
+
+@dataclass
 class SearchConfig:
     islands: int = 2
     population_size: int = 40  # programs kept per island (MAP-Elites elites always stay)
@@ -61,7 +76,9 @@ class SearchConfig:
     # code_length and eval_time are available; eval_time makes a run depend on machine timing,
     # so it is off by default (runs reproduce from their seed).
     generic_features: list[str] = field(default_factory=lambda: ["code_length"])
-    selection: str = "tournament"  # tournament | proportional | power_law | hill_climb
+    # tournament | proportional | power_law | hill_climb (always the best) | seed (always the
+    # seed program: the "sample" baseline of bench/search.py)
+    selection: str = "tournament"
     tournament_size: int = 3
     temperature: float = 0.3  # for proportional selection
     power_law_alpha: float = 1.0  # for power_law selection
@@ -76,6 +93,7 @@ class SearchConfig:
     stagnation_reset: int = (
         0  # re-seed an island after this many evaluations without improvement (0: never)
     )
+    novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
 
 
 @dataclass

@@ -10,6 +10,7 @@ island, migrates the best programs around the ring, enforces the budget and show
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -25,7 +26,6 @@ import ray
 
 from evolve.config import llm_models
 from evolve.doctor import package_versions
-from evolve.evaluators.evaluation import Evaluation
 from evolve.population.database import Database
 from evolve.population.island import Island, Member
 from evolve.problem import Problem, load_problem
@@ -101,6 +101,12 @@ class ArchiveActor:
     def evaluations(self) -> int:
         return self.db.evaluations(self.run_id)
 
+    def program_code(self, program_id: int) -> str:
+        return self.db.program_code(self.run_id, program_id)
+
+    def record_test_score(self, program_id: int, evaluation: dict[str, Any]) -> None:
+        self.db.record_test_score(self.run_id, program_id, evaluation)
+
     def finish(self, status: str) -> None:
         self.db.finish_run(self.run_id, status)
 
@@ -127,16 +133,26 @@ class EvaluatorActor:
         """Which isolation layers are in force where this worker runs."""
         return self.sandbox.features
 
-    def evaluate(self, code: str) -> dict[str, Any]:
-        from evolve.evaluators.harness import sandbox_request, score_sandbox_result
+    def evaluate(self, code: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Score a child as the search sees it: train (cascade first) and validation."""
+        from evolve.evaluators.harness import evaluate_code
 
-        try:
-            compile(code, "program.py", "exec")
-        except SyntaxError as exc:
-            return Evaluation.failed("syntax_error", f"line {exc.lineno}: {exc.msg}").to_dict()
-        req = sandbox_request(self.problem, code, self.timeout_s)
-        result = self.sandbox.run(req)
-        return score_sandbox_result(self.problem, result).to_dict()
+        ev = evaluate_code(
+            self.problem,
+            code,
+            self.timeout_s,
+            sandbox=self.sandbox,
+            sets=("train", "validation"),
+            context=context,
+            use_cascade=True,
+        )
+        return ev.to_dict()
+
+    def evaluate_all_sets(self, code: str) -> dict[str, Any]:
+        """Score a program on every set, test included, with no cascade (the run's final best)."""
+        from evolve.evaluators.harness import evaluate_code
+
+        return evaluate_code(self.problem, code, self.timeout_s, sandbox=self.sandbox).to_dict()
 
 
 @ray.remote(num_cpus=0)
@@ -151,22 +167,36 @@ class EvaluatorPool:
         # including two copies in flight at the same moment.
         self.evaluated: set[str] = set(evaluated or ())
 
-    async def evaluate(self, code: str, h: str | None = None) -> dict[str, Any] | None:
+    async def evaluate(
+        self, code: str, h: str | None = None, context: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """Score `code` on the next free worker; None if a program with hash `h` was already
-        sent for evaluation in this run."""
+        sent for evaluation in this run. `context`: the parent's and island best's metrics,
+        for a cascade's thresholds."""
         if h is not None:
             if h in self.evaluated:
                 return None
             self.evaluated.add(h)
+        worker = await self._worker()
+        try:
+            return await worker.evaluate.remote(code, context)
+        finally:
+            self.free.put_nowait(worker)
+
+    async def evaluate_all_sets(self, code: str) -> dict[str, Any]:
+        """Score `code` on every instance set, test included (never a search decision)."""
+        worker = await self._worker()
+        try:
+            return await worker.evaluate_all_sets.remote(code)
+        finally:
+            self.free.put_nowait(worker)
+
+    async def _worker(self):
         if self.free is None:
             self.free = asyncio.Queue()
             for w in self.workers:
                 self.free.put_nowait(w)
-        worker = await self.free.get()
-        try:
-            return await worker.evaluate.remote(code)
-        finally:
-            self.free.put_nowait(worker)
+        return await self.free.get()
 
 
 @ray.remote(num_cpus=0)
@@ -240,6 +270,70 @@ class IslandActor:
         self.archive = archive
         self.seed = int(cfg["seed"])
         self._llm_slots: asyncio.Semaphore | None = None  # made in the actor's event loop
+        self._embeddings: dict[int, list[float]] = {}  # program id -> embedding (novelty)
+        self._pending_embeddings: dict[str, list[float]] = {}  # child hash -> embedding
+
+    async def _embedding(self, code: str, nov: dict[str, Any], summary: dict) -> list[float]:
+        from evolve.population.novelty import embed_offline
+
+        model = nov.get("model")
+        if not model:
+            return embed_offline(code)
+        import litellm
+
+        kwargs: dict[str, Any] = {"timeout": 60}
+        if nov.get("api_base"):
+            kwargs["api_base"] = nov["api_base"]
+        if nov.get("api_key_env") and os.environ.get(nov["api_key_env"]):
+            kwargs["api_key"] = os.environ[nov["api_key_env"]]
+        t0 = time.monotonic()
+        try:
+            resp = await litellm.aembedding(model=model, input=[code], **kwargs)
+        except Exception as exc:  # the filter must never stop a run: fall back, say why
+            log.warning("novelty: embedding with %s failed (%s); using the offline one", model, exc)
+            return embed_offline(code)
+        cost = 0.0
+        # An unpriced embedding model costs what litellm cannot price (nothing is counted).
+        with contextlib.suppress(Exception):
+            cost = float(litellm.completion_cost(completion_response=resp) or 0.0)
+        summary["cost_usd"] = (summary.get("cost_usd") or 0.0) + cost
+        usage = getattr(resp, "usage", None)
+        await self.archive.record_llm_call.remote(
+            self.id,
+            {
+                "model": model,
+                "prompt": "[embedding of a program for the novelty filter]",
+                "response": "",
+                "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+                "completion_tokens": 0,
+                "cost_usd": cost,
+                "latency_s": time.monotonic() - t0,
+                "attempts": 1,
+                "error": "",
+            },
+        )
+        return [float(x) for x in resp.data[0]["embedding"]]
+
+    async def _novelty_check(self, child: str, h: str, summary: dict) -> str:
+        """'' if the child may be evaluated; else why it is too close to a program here."""
+        nov = self.cfg["search"].get("novelty") or {}
+        if not nov.get("enabled") or self.island.has(h):
+            return ""
+        from evolve.population.novelty import nearest
+
+        vec = await self._embedding(child, nov, summary)
+        for m in self.island.ranked():
+            if m.id not in self._embeddings:
+                self._embeddings[m.id] = await self._embedding(m.code, nov, summary)
+        near = nearest(vec, {m.id: self._embeddings[m.id] for m in self.island.ranked()})
+        threshold = float(nov.get("threshold", 0.9995))
+        if near is not None and near.similarity >= threshold:
+            return (
+                f"novelty: similarity {near.similarity:.5f} to program #{near.program_id} "
+                f"on this island (threshold {threshold:g})"
+            )
+        self._pending_embeddings[h] = vec
+        return ""
 
     def add(self, member: dict[str, Any]) -> bool:
         """Add a program (the seed, a migrant, or one restored on resume); False if already here."""
@@ -351,8 +445,21 @@ class IslandActor:
             )
             return {**summary, "status": "rejected", "counted": False, "reason": edit_error}
         base.update(code=child, code_hash=h, diff=unified_diff(parent.code, child), mode=edit_mode)
+        context = None
+        if self.problem.cascade:  # thresholds of the cheap stages: the parent's, the best's
+            best = self.island.best
+            context = {
+                "parent": {"metrics": parent.metrics},
+                "island_best": {"metrics": best.metrics if best else {}},
+            }
+        too_close = await self._novelty_check(child, h, summary)
+        if too_close:
+            await self.archive.record_iteration.remote(
+                self.id, record, {**base, "status": "rejected", "reason": too_close}
+            )
+            return {**summary, "status": "rejected", "counted": False, "reason": too_close}
         # The pool evaluates each distinct program once per run, whichever island sends it.
-        ev = None if self.island.has(h) else await self.pool.evaluate.remote(child, h)
+        ev = None if self.island.has(h) else await self.pool.evaluate.remote(child, h, context)
         if ev is None:
             reason = "duplicate of a program already evaluated in this run"
             await self.archive.record_iteration.remote(
@@ -365,6 +472,9 @@ class IslandActor:
         self.island.evaluations += 1
         improved = False
         self.client.feedback(spec, 1.0 if ev["valid"] and ev["fitness"] > parent.fitness else 0.0)
+        if ev["valid"] and h in self._pending_embeddings:
+            self._embeddings[pid] = self._pending_embeddings.pop(h)
+        self._pending_embeddings.pop(h, None)
         if ev["valid"]:
             improved = self.island.add(
                 Member(
@@ -388,10 +498,27 @@ class IslandActor:
             "valid": ev["valid"],
             "score": ev["score"],
             "fitness": ev["fitness"] if ev["valid"] else None,
+            "selection": selection_fitness(self.problem, ev),
+            "metrics": ev["metrics"] if ev["valid"] else {},
             "island_best": improved,
             "reason": ev["error"],
             "since_improvement": self.island.evaluations - self.island.last_improvement,
         }
+
+
+def selection_fitness(problem: Problem, ev: dict[str, Any]) -> float | None:
+    """What picks the run's best, higher is better: the validation score where the problem
+    has a validation set (guarding against programs that fit the train set only), else the
+    fitness."""
+    if not ev.get("valid"):
+        return None
+    metric = problem.selection_metric
+    if metric is None:
+        return ev["fitness"]
+    value = (ev.get("metrics") or {}).get(metric)
+    if value is None:
+        return None
+    return float(value) if problem.direction == "max" else -float(value)
 
 
 def _features(ev: dict[str, Any], code: str) -> dict[str, float]:
@@ -417,6 +544,7 @@ class Progress:
     best_score: float | None = None
     best_fitness: float = -math.inf
     best_program_id: int | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)  # train/validation/test...
     seed_score: float | None = None
     cost_usd: float = 0.0
     llm_calls: int = 0
@@ -449,8 +577,12 @@ def init_ray(cluster: dict[str, Any]) -> bool:
     }
     if cluster.get("address"):
         kwargs["address"] = cluster["address"]
-    elif cluster.get("num_cpus"):
-        kwargs["num_cpus"] = int(cluster["num_cpus"])
+    else:
+        # A Ray of this run's own: ray.init() alone would silently join any cluster that
+        # `ray start` left running on this machine; joining is what cluster.address is for.
+        kwargs["address"] = "local"
+        if cluster.get("num_cpus"):
+            kwargs["num_cpus"] = int(cluster["num_cpus"])
     ray.init(**kwargs)
     return True
 
@@ -513,6 +645,7 @@ class Evolution:
         # method call, not runtime_env: Ray writes runtime_env values into its own logs.
         llm = self.cfg["llm"]
         names = {m.get("api_key_env") for m in llm_models(llm)}
+        names.add((self.cfg["search"].get("novelty") or {}).get("api_key_env"))
         keys = {k: os.environ[k] for k in names if k and os.environ.get(k)}
         if keys:
             ray.get([isl.set_keys.remote(keys) for isl in self.islands])
@@ -559,6 +692,8 @@ class Evolution:
                 "valid": True,
                 "fitness": ev["fitness"],
                 "score": ev["score"],
+                "selection": selection_fitness(self.problem, ev),
+                "metrics": ev["metrics"],
                 "program_id": pid,
                 "island": None,
             }
@@ -620,7 +755,12 @@ class Evolution:
                 events[isl].append((kind, None if p is None else member(p, isl)))
         ray.get([isl.restore.remote(events[i]) for i, isl in enumerate(self.islands)])
         self.seed_member = member(seeds[0], 0)
-        progs.sort(key=lambda p: (-p["fitness"], p["seq"]))
+
+        def chosen(p: dict[str, Any]) -> float:
+            sel = selection_fitness(self.problem, p)
+            return -math.inf if sel is None else sel
+
+        progs.sort(key=lambda p: (-chosen(p), p["seq"]))
         best = progs[0]
         self.progress.seed_score = seeds[0]["score"]
         self.progress.evaluations = db.evaluations(self.run_id)
@@ -634,6 +774,8 @@ class Evolution:
                 "valid": True,
                 "fitness": best["fitness"],
                 "score": best["score"],
+                "selection": chosen(best),
+                "metrics": best["metrics"],
                 "program_id": best["id"],
                 "island": None,
             },
@@ -648,12 +790,14 @@ class Evolution:
             cur = p.island_best.get(isl)
             if cur is None or self.problem.better(r["score"], cur):
                 p.island_best[isl] = r["score"]
-        if r.get("valid") and r["fitness"] > p.best_fitness:
+        chosen = r.get("selection", r.get("fitness"))
+        if r.get("valid") and chosen is not None and chosen > p.best_fitness:
             p.best_fitness, p.best_score, p.best_program_id = (
-                r["fitness"],
+                chosen,
                 r["score"],
                 r["program_id"],
             )
+            p.best_metrics = dict(r.get("metrics") or {})
             if check:
                 self._literature_check(r["program_id"])
 
@@ -791,6 +935,7 @@ class Evolution:
                 self._poll_literature()
                 if self.view is not None:
                     self.view.update(self.progress)
+            self._score_test_set()
             # The newest best is always checked before the run ends.
             deadline = time.monotonic() + 300
             while self._lit_pending is not None and time.monotonic() < deadline:
@@ -815,6 +960,21 @@ class Evolution:
             for a in [*self.islands, self.pool, *self.workers, self.literature, self.archive]:
                 ray.kill(a)
         return self.progress
+
+    def _score_test_set(self) -> None:
+        """Score the run's best once on the held-out test set (never seen by the search) and
+        record it: the generalisation gap is train vs validation vs test."""
+        pid = self.progress.best_program_id
+        if "test" not in self.problem.instance_sets or pid is None:
+            return
+        code = ray.get(self.archive.program_code.remote(pid))
+        ev = ray.get(self.pool.evaluate_all_sets.remote(code))
+        ray.get(self.archive.record_test_score.remote(pid, ev))
+        if ev["valid"]:
+            self.progress.best_metrics = ev["metrics"]
+        else:
+            log.error("the best program #%d failed on the test set: %s", pid, ev["error"])
+            self.progress.best_metrics["test_error"] = ev["error"]
 
     def _maybe_reset(self, island: int, since_improvement: int) -> None:
         """Re-seed an island that has gone `search.stagnation_reset` evaluations without

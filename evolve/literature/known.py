@@ -39,6 +39,7 @@ KNOWN_KEYS = {
     "catalogue_instance",
     "title",
     "note",
+    "metric",  # heuristic problems: the metric the known values are for, e.g. test_weibull5k
 }
 
 
@@ -104,6 +105,7 @@ class KnownTable:
     # A proven bound no valid result can beat (a lower bound for a min problem): the verdict
     # `contradicts_bound` for a result beyond it. When it equals the best value, that is optimal.
     proven_bound: KnownResult | None = None
+    metric: str | None = None  # heuristic problems: which metric the values are for
 
     def results(self) -> list[KnownResult]:
         """Every known value, newest first (best known first among equals)."""
@@ -476,4 +478,5 @@ def known_table(problem: Problem | None = None, *, entry_id: str | None = None) 
         sources=sources,
         problems=problems,
         proven_bound=proven,
+        metric=str(raw["metric"]) if raw.get("metric") else None,
     )

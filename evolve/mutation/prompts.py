@@ -61,7 +61,12 @@ def cap(text: str, limit: int) -> str:
 
 
 def _fmt_metrics(metrics: dict[str, float]) -> str:
-    shown = {k: v for k, v in metrics.items() if not k.startswith("eval_")}
+    # Validation and test scores never reach the model: the search must not fit them.
+    shown = {
+        k: v
+        for k, v in metrics.items()
+        if not k.startswith(("eval_", "validation", "test", "stage_", "instances_", "cascade_"))
+    }
     return json.dumps({k: round(v, 10) for k, v in shown.items()}) if shown else "(none)"
 
 

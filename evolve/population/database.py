@@ -114,6 +114,22 @@ class Database:
             pk="id",
             if_not_exists=True,
         )
+        # A heuristic problem's final best scored once on the held-out test set (a table of
+        # its own: created here, so databases from before it simply have no test scores).
+        db["test_scores"].create(
+            {
+                "id": int,
+                "run_id": str,
+                "program_id": int,
+                "status": str,
+                "error": str,
+                "score": float,
+                "metrics": str,
+                "created_at": float,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
         db["llm_calls"].create(
             {
                 "id": int,
@@ -280,6 +296,19 @@ class Database:
                 )
         return pid
 
+    def record_test_score(self, run_id: str, program_id: int, ev: dict[str, Any]) -> int:
+        """A program's scores on every instance set, test included (see Evolution)."""
+        row = {
+            "run_id": run_id,
+            "program_id": program_id,
+            "status": ev.get("status", ""),
+            "error": ev.get("error", ""),
+            "score": _finite(ev.get("score")),
+            "metrics": _json(ev.get("metrics") or {}),
+            "created_at": time.time(),
+        }
+        return int(self.db["test_scores"].insert(row).last_pk)
+
     def record_migration(
         self, run_id: str, from_island: int, to_island: int, program_id: int
     ) -> None:
@@ -380,6 +409,65 @@ class Database:
                     json.loads(r[key]) if r.get(key) else ({} if key != "inspiration_ids" else [])
                 )
         return rows
+
+    def program_code(self, run_id: str, program_id: int) -> str:
+        row = self.db.execute(
+            "SELECT code FROM programs WHERE run_id = ? AND id = ?", [run_id, program_id]
+        ).fetchone()
+        if row is None:
+            raise DatabaseError(f"{self.path} has no program {program_id} in run {run_id!r}")
+        return row[0]
+
+    def test_scores(self, run_id: str) -> list[dict]:
+        """Held-out test scores recorded for this run's best programs, newest last."""
+        if "test_scores" not in self.db.table_names():
+            return []
+        rows = list(self.db["test_scores"].rows_where("run_id = ?", [run_id], order_by="id"))
+        for r in rows:
+            r["metrics"] = json.loads(r["metrics"]) if r.get("metrics") else {}
+        return rows
+
+    def best_by(
+        self, run_id: str, metric: str | None, direction: str, limit: int = 1
+    ) -> list[dict]:
+        """The best valid programs by `metric` (a key of their metrics, in the problem's
+        `direction`), or by fitness when `metric` is None."""
+        if metric is None:
+            return self.best(run_id, limit)
+        order = "DESC" if direction == "max" else "ASC"
+        return self.programs(
+            run_id,
+            "valid = 1 AND json_extract(metrics, ?) IS NOT NULL",
+            ["$." + metric],
+            order=f"json_extract(metrics, '$.{metric}') {order}, seq ASC",
+            limit=limit,
+        )
+
+    def cascade_summary(self, run_id: str) -> dict[str, float]:
+        """Instances a heuristic problem's cascade ran and saved, over the run's children."""
+        row = self.db.execute(
+            "SELECT COUNT(*), SUM(status = 'stopped'), "
+            "COALESCE(SUM(json_extract(metrics, '$.instances_run')), 0), "
+            "COALESCE(SUM(json_extract(metrics, '$.instances_full')), 0), "
+            "COALESCE(SUM(json_extract(metrics, '$.cascade_saved')), 0) "
+            "FROM programs WHERE run_id = ? AND json_extract(metrics, '$.instances_full') IS NOT NULL",
+            [run_id],
+        ).fetchone()
+        return {
+            "children": row[0],
+            "stopped": row[1] or 0,
+            "instances_run": row[2],
+            "instances_full": row[3],
+            "saved": row[4],
+        }
+
+    def direction(self, run_id: str) -> str:
+        """'max' or 'min', read from the recorded programs (fitness = score for max)."""
+        row = self.db.execute(
+            "SELECT score, fitness FROM programs WHERE run_id = ? AND valid = 1 AND score != 0 LIMIT 1",
+            [run_id],
+        ).fetchone()
+        return "min" if row and row[1] == -row[0] else "max"
 
     def best(self, run_id: str, limit: int = 1) -> list[dict]:
         return self.programs(run_id, "valid = 1", order="fitness DESC, seq ASC", limit=limit)

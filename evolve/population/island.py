@@ -148,7 +148,9 @@ class Grid:
         return list(self.cells.values())
 
 
-SELECTIONS = ("tournament", "proportional", "power_law", "hill_climb")
+# `seed`: every parent is the seed program (the "sample from the seed" baseline of
+# bench/search.py); `hill_climb`: always the best so far.
+SELECTIONS = ("tournament", "proportional", "power_law", "hill_climb", "seed")
 
 
 class Island:
@@ -188,6 +190,7 @@ class Island:
         self.evaluations = 0  # counted by the engine: evaluations of children bred here
         self.last_improvement = 0  # value of `evaluations` when the best last improved here
         self.resets = 0
+        self.origin: Member | None = None  # the first program this island got (the seed)
         self._clear()
 
     def _clear(self) -> None:
@@ -239,6 +242,8 @@ class Island:
             return False
         if m.island != self.id:
             m = replace(m, island=self.id)  # never mutate a member another island holds
+        if self.origin is None:
+            self.origin = m
         self.members[m.id] = m
         self._by_hash[m.code_hash] = m.id
         key = _rank_key(m)
@@ -334,6 +339,8 @@ class Island:
         ranked = self._ranked
         if self.selection == "hill_climb":
             return ranked[0]
+        if self.selection == "seed" and self.origin is not None:
+            return self.origin
         if self.selection == "tournament":
             k = max(1, min(self.tournament_size, len(ranked)))
             return ranked[min(rng.sample(range(len(ranked)), k))]
