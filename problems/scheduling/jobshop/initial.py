@@ -2,9 +2,10 @@
 
 The schedule builder (outside the EVOLVE-BLOCK) repeatedly takes the machine where the next
 operation could finish first and lets the `priority` rule choose which of the operations
-competing for that machine goes next. The rule as given is "most work remaining" (MWR). Its
-knobs (weights of other priority terms, a tie-break noise level and its seed) leave it
-unchanged as given; perturbing them gives different schedules.
+competing for that machine goes next. The rule as given is "most work remaining" (MWR), mixed
+with a little "shortest processing time" and "longest waiting": its weights are knobs that a
+mutator changing only constants can tune. The tie-break noise (0) and its seed leave the rule
+unchanged as given; the zero weights add terms when perturbed.
 """
 
 import random
@@ -16,12 +17,12 @@ SEED = 12345  # the stream of tie-break noise
 NOISE = 0.0  # tie-break noise, in mean operation times
 W_WORK = 1.0  # work the job has left, this operation included (MWR)
 W_OPS = 0.0  # operations the job has left
-W_TIME = 0.0  # this operation's processing time (a negative weight prefers short ones)
-W_WAIT = 0.0  # how long the job has been ready before the machine frees up
-W_TAIL = 0.0  # work left on the machine after this operation's time slot
+W_TIME = -0.2  # this operation's processing time (a negative weight prefers short ones)
+W_WAIT = 0.2  # how long the job has been ready before the machine frees up
+W_NEXT = 0.0  # work left on the job's next machine (feed the bottleneck first)
 
 
-def priority(work_left, ops_left, time, waited, machine_left, rng):
+def priority(work_left, ops_left, time, waited, next_load, rng):
     """Higher goes first among the operations competing for a machine. Times are in units
     of the instance's mean operation time."""
     return (
@@ -29,7 +30,7 @@ def priority(work_left, ops_left, time, waited, machine_left, rng):
         + W_OPS * ops_left
         + W_TIME * time
         + W_WAIT * waited
-        + W_TAIL * machine_left
+        + W_NEXT * next_load
         + NOISE * rng.random()
     )
 # EVOLVE-BLOCK-END
@@ -68,7 +69,7 @@ def schedule(machines: np.ndarray, durations: np.ndarray) -> np.ndarray:
                     m - o,
                     time[j][o] / unit,
                     max(0, mach_free[k_star] - job_free[j]) / unit,
-                    machine_left[k_star] / unit,
+                    (machine_left[route[j][o + 1]] if o + 1 < m else 0.0) / unit,
                     rng,
                 )
                 if best is None or p > best:
