@@ -1,8 +1,9 @@
 """Seed program for the permutation flow shop: sort the jobs by a weighted priority index.
 
-The index as given is Palmer's slope (1965): jobs whose times grow along the line go first.
-Its knobs (weights of other terms, a tie-break noise level and its seed) leave the rule
-unchanged as given; perturbing them gives other orders.
+The index as given is Palmer's slope (1965; jobs whose times grow along the line go first)
+mixed with a little of the job's total time and of its time on the first machine: its weights
+are knobs that a mutator changing only constants can tune. The tie-break noise (0) and its
+seed leave the rule unchanged as given; the zero weight adds a term when perturbed.
 """
 
 import random
@@ -13,8 +14,8 @@ import numpy as np
 SEED = 12345  # the stream of tie-break noise
 NOISE = 0.0  # tie-break noise, in mean processing times
 W_SLOPE = 1.0  # Palmer's slope: time on late machines minus time on early ones
-W_TOTAL = 0.0  # total processing time of the job
-W_FIRST = 0.0  # time on the first machine (a negative weight starts with short ones)
+W_TOTAL = 0.2  # total processing time of the job
+W_FIRST = -0.3  # time on the first machine (a negative weight starts with short ones)
 W_LAST = 0.0  # time on the last machine (a positive weight ends with short ones)
 
 
