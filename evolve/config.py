@@ -69,6 +69,20 @@ class NoveltyConfig:
 
 
 @dataclass
+class JudgeConfig:
+    """A second model that checks each child before it runs (evolve/mutation/judge.py)."""
+
+    enabled: bool = False
+    # Any litellm model; a cheap one (e.g. openai/gpt-4.1-nano) for real runs. The default is
+    # the offline judge, which rejects only edits that cannot change what the program computes.
+    model: str = "evolve-local/judge"
+    threshold: float = 0.1  # a child whose predicted chance of improving is below this is not run
+    audit: float = 0.0  # share of rejected children run anyway (not kept) to measure the judge
+    api_base: str | None = None
+    api_key_env: str | None = None
+
+
+@dataclass
 class SearchConfig:
     islands: int = 2
     population_size: int = 40  # programs kept per island (MAP-Elites elites always stay)
@@ -94,6 +108,12 @@ class SearchConfig:
         0  # re-seed an island after this many evaluations without improvement (0: never)
     )
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    # Prompt templates chosen per request by a bandit rewarded by improvement over the parent:
+    # any of diff, rewrite, explain, crossover and a problem's own prompts/NAME.txt. Empty:
+    # diff or rewrite by llm.diff_probability.
+    prompt_variants: list[str] = field(default_factory=list)
+    prompt_selection: str = "thompson"  # weighted | ucb | thompson
 
 
 @dataclass
@@ -190,3 +210,29 @@ def validate(cfg: dict[str, Any]) -> None:
     check_config(cfg["llm"])
     if not 0.0 <= cfg["llm"]["diff_probability"] <= 1.0:
         raise ValueError("llm.diff_probability must be between 0 and 1")
+    from evolve.mutation.ensemble import SELECTIONS as BANDITS
+
+    if s.get("prompt_selection", "thompson") not in BANDITS:
+        raise ValueError(
+            f"search.prompt_selection={s['prompt_selection']!r} is unknown; choose one of "
+            f"{', '.join(BANDITS)}"
+        )
+    variants = list(s.get("prompt_variants") or [])
+    if variants:
+        from evolve.mutation.prompts import template_names
+        from evolve.problem import load_problem
+
+        names = template_names(load_problem(cfg["problem"]["name"]).path)
+        unknown = [v for v in variants if v not in names]
+        if unknown:
+            raise ValueError(
+                f"search.prompt_variants: no template {', '.join(map(repr, unknown))}; the "
+                f"templates are {', '.join(names)} (a problem adds its own in prompts/NAME.txt)"
+            )
+    judge = s.get("judge") or {}
+    for key in ("threshold", "audit"):
+        if not 0.0 <= float(judge.get(key, 0.0)) <= 1.0:
+            raise ValueError(f"search.judge.{key} must be between 0 and 1")
+    nov = s.get("novelty") or {}
+    if not 0.0 < float(nov.get("threshold", 0.9995)) <= 1.0:
+        raise ValueError("search.novelty.threshold must be in (0, 1]: a cosine similarity")

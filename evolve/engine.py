@@ -266,10 +266,41 @@ class IslandActor:
             power_law_alpha=s["power_law_alpha"],
         )
         self.client = LLMClient.from_config(cfg["llm"])
+        if any(m.model.startswith("evolve-local/") for m in self.client.models):
+            from evolve.mutation import local
+
+            local.use_problem_moves(local.load_problem_moves(self.problem.path))
         self.pool = pool
         self.archive = archive
         self.seed = int(cfg["seed"])
         self._llm_slots: asyncio.Semaphore | None = None  # made in the actor's event loop
+        from evolve.mutation.ensemble import make_selector
+
+        self.variants = list(s.get("prompt_variants") or [])
+        self.variant_selector = (
+            make_selector(s.get("prompt_selection", "thompson"), [1.0] * len(self.variants))
+            if self.variants
+            else None
+        )
+        judge = s.get("judge") or {}
+        self.judge = None
+        if judge.get("enabled"):
+            from evolve.mutation.client import ModelSpec
+
+            self.judge = LLMClient(
+                [
+                    ModelSpec(
+                        judge["model"],
+                        api_base=judge.get("api_base"),
+                        api_key_env=judge.get("api_key_env"),
+                    )
+                ],
+                temperature=0.0,
+                max_tokens=400,
+                timeout_s=cfg["llm"]["timeout_s"],
+                max_retries=cfg["llm"]["max_retries"],
+                backoff_s=cfg["llm"].get("backoff_s", 1.0),
+            )
         self._embeddings: dict[int, list[float]] = {}  # program id -> embedding (novelty)
         self._pending_embeddings: dict[str, list[float]] = {}  # child hash -> embedding
 
@@ -313,6 +344,21 @@ class IslandActor:
             },
         )
         return [float(x) for x in resp.data[0]["embedding"]]
+
+    async def _judge(self, parent: Member, child: str, diff: str, rng, summary: dict):
+        """Ask the judge about a child; its call is recorded and counted like any call."""
+        from evolve.mutation import judge
+
+        messages = judge.build_messages(self.problem, parent.code, parent.score, diff, child)
+        spec = self.judge.models[0]
+        seed = rng.getrandbits(31)
+        call = await self.judge.acomplete(spec, messages, seed=seed)
+        summary["cost_usd"] = (summary.get("cost_usd") or 0.0) + call.cost_usd
+        prompt = "\n\n".join(m["content"] for m in messages)
+        await self.archive.record_llm_call.remote(
+            self.id, {**call.record(prompt), "seed": seed, "template": "judge"}
+        )
+        return judge.parse(call.text)
 
     async def _novelty_check(self, child: str, h: str, summary: dict) -> str:
         """'' if the child may be evaluated; else why it is too close to a program here."""
@@ -396,18 +442,33 @@ class IslandActor:
         async with self._llm_slots:
             parent = self.island.sample_parent(rng)
             inspirations = self.island.sample_inspirations(rng, parent, s["inspirations"])
-            mode = "diff" if rng.random() < self.cfg["llm"]["diff_probability"] else "rewrite"
+            variant = None
+            if self.variant_selector is not None:
+                variant = self.variant_selector.choose(rng)
+                mode = self.variants[variant]
+            else:
+                mode = "diff" if rng.random() < self.cfg["llm"]["diff_probability"] else "rewrite"
+            second = None
+            if mode == "crossover":
+                others = [m for m in self.island.ranked() if m.id != parent.id]
+                if others:
+                    other = self.island.sample_parent(rng)
+                    other = other if other.id != parent.id else rng.choice(others)
+                    second = ParentView(other.code, other.score, other.metrics)
+                else:
+                    mode = "diff"  # one program on the island: nothing to cross with
             messages = build_messages(
                 self.problem,
                 ParentView(parent.code, parent.score, parent.metrics, parent.feedback),
                 [ParentView(m.code, m.score, m.metrics) for m in inspirations],
                 mode,
+                second=second,
             )
             spec = self.client.choose(rng)
             call_seed = rng.getrandbits(31)
             call = await self.client.acomplete(spec, messages, seed=call_seed)
         prompt_text = "\n\n".join(m["content"] for m in messages)
-        record = {**call.record(prompt_text), "seed": call_seed}
+        record = {**call.record(prompt_text), "seed": call_seed, "template": mode}
         summary = {
             "island": self.id,
             "model": spec.model,
@@ -458,8 +519,29 @@ class IslandActor:
                 self.id, record, {**base, "status": "rejected", "reason": too_close}
             )
             return {**summary, "status": "rejected", "counted": False, "reason": too_close}
+        judged = None
+        if self.judge is not None and not self.island.has(h):
+            judged = await self._judge(parent, child, base["diff"], rng, summary)
+            if judged.p_improve < float(s["judge"]["threshold"]):
+                audit = rng.random() < float(s["judge"].get("audit") or 0.0)
+                if not audit:
+                    reason = (
+                        f"judge: {judged.reason} (predicted chance {judged.p_improve:.2f} < "
+                        f"threshold {float(s['judge']['threshold']):g})"
+                    )
+                    await self.archive.record_iteration.remote(
+                        self.id, record, {**base, "status": "rejected", "reason": reason}
+                    )
+                    return {**summary, "status": "rejected", "counted": False, "reason": reason}
         # The pool evaluates each distinct program once per run, whichever island sends it.
         ev = None if self.island.has(h) else await self.pool.evaluate.remote(child, h, context)
+        rejected_by_judge = judged is not None and judged.p_improve < float(s["judge"]["threshold"])
+        if ev is not None and judged is not None:
+            # Recorded with the child, for the judge's calibration; an audited child (rejected,
+            # run anyway to measure how often the judge turns away an improvement) says so, and
+            # is kept like any child: it was run, so its result is not thrown away.
+            ev["metrics"]["judge_p_improve"] = judged.p_improve
+            ev["metrics"]["judge_rejected"] = float(rejected_by_judge)
         if ev is None:
             reason = "duplicate of a program already evaluated in this run"
             await self.archive.record_iteration.remote(
@@ -471,7 +553,10 @@ class IslandActor:
         )
         self.island.evaluations += 1
         improved = False
-        self.client.feedback(spec, 1.0 if ev["valid"] and ev["fitness"] > parent.fitness else 0.0)
+        reward = 1.0 if ev["valid"] and ev["fitness"] > parent.fitness else 0.0
+        self.client.feedback(spec, reward)
+        if variant is not None:
+            self.variant_selector.feedback(variant, reward)
         if ev["valid"] and h in self._pending_embeddings:
             self._embeddings[pid] = self._pending_embeddings.pop(h)
         self._pending_embeddings.pop(h, None)
@@ -546,6 +631,7 @@ class Progress:
     best_program_id: int | None = None
     best_metrics: dict[str, float] = field(default_factory=dict)  # train/validation/test...
     seed_score: float | None = None
+    seed_metrics: dict[str, float] = field(default_factory=dict)
     cost_usd: float = 0.0
     llm_calls: int = 0
     llm_errors: int = 0
@@ -675,6 +761,7 @@ class Evolution:
                 f"fix {self.problem.path / 'initial.py'}"
             )
         self.progress.seed_score = ev["score"]
+        self.progress.seed_metrics = dict(ev["metrics"])
         member = Member(
             pid,
             code,
@@ -763,6 +850,7 @@ class Evolution:
         progs.sort(key=lambda p: (-chosen(p), p["seq"]))
         best = progs[0]
         self.progress.seed_score = seeds[0]["score"]
+        self.progress.seed_metrics = dict(seeds[0]["metrics"])
         self.progress.evaluations = db.evaluations(self.run_id)
         self.progress.statuses.update(db.status_counts(self.run_id))
         totals = db.llm_totals(self.run_id)

@@ -150,6 +150,9 @@ class Database:
             pk="id",
             if_not_exists=True,
         )
+        # Added after the first schema: the prompt template of each call (older files gain it).
+        if "template" not in db["llm_calls"].columns_dict:
+            db["llm_calls"].add_column("template", str)
         db["islands"].create(
             {
                 "run_id": str,

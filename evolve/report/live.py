@@ -119,7 +119,12 @@ def summary(p: Progress, run_dir: Path, best_file: Path | None, direction: str) 
     ]
     sets = generalisation(p.best_metrics)
     if sets:
-        lines.append(f"best program by set (train is what the search saw): {sets}")
+        chosen = "validation" if "validation" in p.best_metrics else "train"
+        seed = generalisation({k: v for k, v in p.seed_metrics.items() if k != "test"})
+        lines.append(
+            f"picked by {chosen} (the search optimised train; test is held out): {sets}"
+            + (f"; the seed: {seed}" if seed else "")
+        )
     saved = p.statuses.get("stopped", 0)
     if saved:
         lines.append(f"cascade: {saved} children stopped after a cheap stage")

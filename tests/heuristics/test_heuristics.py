@@ -350,3 +350,36 @@ def test_score_takes_the_instance_a_heuristic_output_is_for(tmp_path):
     assert r.returncode == 2 and "--instance" in r.stderr and "test/fixed" in r.stderr
     r = _evolve("score", str(TOY), str(out), "--instance", "test/nope")
     assert r.returncode == 2 and "no instance 'test/nope'" in r.stderr
+
+
+# --- a plug-in's own local moves ------------------------------------------------------------
+def test_the_local_mutator_uses_a_problems_own_moves(toy):
+    from evolve.mutation import local
+    from evolve.mutation.prompts import ParentView, build_messages
+    from evolve.program import apply_response
+
+    prompt = "\n".join(
+        m["content"]
+        for m in build_messages(toy, ParentView(toy.initial_code, 0.4, {}, ""), [], "diff")
+    )
+    local.use_problem_moves(local.load_problem_moves(TOY))
+    try:
+        answers = [local.mutate_prompt(prompt, seed) for seed in range(20)]
+    finally:
+        local.use_problem_moves(None)
+    own = [a for a in answers if "replace the rule by" in a]
+    assert 3 <= len(own) <= 17  # about half, the rest the generic moves
+    child, mode = apply_response(toy.initial_code, own[0])
+    assert mode == "rewrite" and "def priority(item, bins):" in child
+    assert toy.evaluate(child, sets=("train",)).valid
+
+
+def test_check_problem_checks_the_moves_too(tmp_path):
+    from evolve.scaffold import check_problem
+
+    checks = {c.name: c for c in check_problem(TOY)}
+    assert checks["mutations.py"].ok and checks["instances"].ok and checks["seed runs"].ok
+    folder = _copy_with(tmp_path)
+    (folder / "mutations.py").write_text("def propose(code, rng):\n    return ('x', 'def (')\n")
+    checks = {c.name: c for c in check_problem(folder)}
+    assert not checks["mutations.py"].ok and "SyntaxError" in checks["mutations.py"].detail

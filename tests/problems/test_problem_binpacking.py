@@ -315,12 +315,12 @@ def test_first_and_best_fit_reproduce_funsearchs_table(name):
         assert np.mean([e.metrics["bins"] for e in evs]) == 2067.0
 
 
-def test_seed_is_best_fit_with_knobs():
+def test_seed_is_first_fit_with_knobs():
     ns: dict = {}
     exec(compile((FOLDER / "initial.py").read_text(), "initial.py", "exec"), ns)  # our own seed
     for inst in dataset("test", "or1")[:5] + dataset("train", "weibull")[:1]:
         assert np.array_equal(
-            play(inst, ns["priority"])["assignment"], play(inst, best_fit)["assignment"]
+            play(inst, ns["priority"])["assignment"], play(inst, first_fit)["assignment"]
         )
     code = (FOLDER / "initial.py").read_text()
     assert code.count("EVOLVE-BLOCK-START") == 1 and "small_gap_penalty = 0.0" in code
@@ -331,7 +331,7 @@ def test_the_local_mutator_finds_knobs_that_change_the_packing():
 
     code = (FOLDER / "initial.py").read_text()
     inst = dataset("train", "weibull")[0]
-    reference = play(inst, best_fit)["assignment"]
+    reference = play(inst, first_fit)["assignment"]
     changed = 0
     for seed in range(40):
         m = propose(code, random.Random(seed))
@@ -374,13 +374,13 @@ def _train_metrics_in_process(priority):
     return out
 
 
-def test_the_seed_in_the_sandbox_scores_as_best_fit_in_process():
+def test_the_seed_in_the_sandbox_scores_as_first_fit_in_process():
     from evolve.evaluators.harness import evaluate_code
 
     problem = load_problem("scheduling/binpacking_online")
     ev = evaluate_code(problem, problem.initial_code, sets=("train",))
     assert ev.valid, ev.error
-    expected = _train_metrics_in_process(best_fit)
+    expected = _train_metrics_in_process(first_fit)
     for key, value in expected.items():
         assert ev.metrics[key] == value, key
     assert ev.score == pytest.approx(sum(expected.values()) / len(expected), rel=1e-15)
