@@ -86,6 +86,16 @@ def cases() -> list[tuple[str, str, dict, dict, str, tuple]]:
     c32 = np.array(
         construction("packing/circles/constructions/alphaevolve2025_n32.json")["circles"]
     )
+    jobshop = load_problem("scheduling/jobshop").evaluator_module
+    machines, durations = jobshop.instance("ta71")  # 100 jobs x 20 machines
+    seq: list[list[int]] = [[] for _ in range(machines.shape[1])]
+    nxt = [0] * machines.shape[0]
+    for j in rng.permutation(np.repeat(np.arange(machines.shape[0]), machines.shape[1])):
+        seq[machines[j, nxt[j]]].append(int(j))  # operations in a random topological order
+        nxt[j] += 1
+    order = np.array(seq, dtype=np.int64)
+    times = load_problem("scheduling/flowshop").evaluator_module.instance("ta111")  # 500 x 20
+    perm = rng.permutation(times.shape[1]).astype(np.int64)
     mo = ("max_overlap", "max_overlap_numpy")
     return [
         (
@@ -151,6 +161,22 @@ def cases() -> list[tuple[str, str, dict, dict, str, tuple]]:
             {"centers": c32[:, :2].copy(), "radii": c32[:, 2].copy()},
             ("packing_scan", "packing_scan_numpy"),
             (c32[:, :2].copy(), c32[:, 2].copy()),
+        ),
+        (
+            "jobshop, ta71 (100 x 20), random order",
+            "scheduling/jobshop",
+            {"instance": "ta71"},
+            {"order": order},
+            ("decode", "decode_reference"),
+            (order, machines, durations),
+        ),
+        (
+            "flowshop, ta111 (500 x 20), random order",
+            "scheduling/flowshop",
+            {"instance": "ta111"},
+            {"permutation": perm},
+            ("makespan", "makespan_reference"),
+            (perm, times),
         ),
     ]
 

@@ -716,6 +716,9 @@ class Evolution:
         self.run_id = self.run_dir.name
         self.db_path = self.run_dir / "evolve.db"
         self.problem = load_problem(cfg["problem"]["name"], cfg["problem"].get("params") or {})
+        # Built once here so that a bad instance parameter is a one-line error, not a failure
+        # inside an evaluator actor.
+        self.problem.child_inputs()
         self.problem_ref = {"path": str(self.problem.path), "params": dict(self.problem.params)}
         self.view = view
         b = cfg["budget"]

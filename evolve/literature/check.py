@@ -1,7 +1,8 @@
 """The check stage: compare one result with what is known and decide its verdict.
 
-Order: rediscovery (canonical form equal to a published construction), then value against the
-best known. A value that beats the best known by more than the tolerance becomes
+Order: a value beyond a proven bound (`contradicts_bound`, logged as an error: no valid result
+can be there), rediscovery (canonical form equal to a published construction), then value
+against the best known. A value that beats the best known by more than the tolerance becomes
 `improves_known` only after every gate passes: the exact verifier accepts it and confirms the
 value, and the program, re-run in a fresh sandbox, gives identical outputs. A result that fails
 a gate keeps the reason and is never called an improvement.
@@ -9,6 +10,7 @@ a gate keeps the reason and is never called an improvement.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,8 @@ from evolve.literature.verdict import Verdict
 if TYPE_CHECKING:
     from evolve.evaluators.evaluation import Evaluation
     from evolve.problem import Problem
+
+log = logging.getLogger(__name__)
 
 
 def outcome(direction: str, score: float, reference: float, tolerance: float) -> str:
@@ -209,6 +213,18 @@ def _verdict(
         comp = _compared(c, "claimed", direction, score, tol)
         if comp:
             v.compared_against.append(comp)
+
+    # 0. Beyond a proven bound: impossible for a valid result, so the evaluator, the instance
+    # data or the bound is wrong. Checked first: nothing else about such a result is meaningful.
+    bound = table.proven_bound
+    if bound is not None and bound.number is not None:
+        v.proven_bound, v.proven_bound_citation = bound.number, bound.citation
+        if outcome(direction, score, bound.number, tol) == "improves":
+            v.status = "contradicts_bound"
+            inst = f" instance {table.instance}" if table.instance else ""
+            v.reason = f"check the evaluator and the data of {problem.name}{inst}"
+            log.error("literature check: %s: %s", problem.name, v.message())
+            return v
 
     # 1. Rediscovery: equal to a published construction under the problem's symmetries.
     if table.constructions and outputs is not None:
