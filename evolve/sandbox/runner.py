@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from evolve.paths import PACKAGE_DIR, problems_dir
+
 log = logging.getLogger(__name__)
 
 _SERVER = Path(__file__).with_name("_server.py")
@@ -263,6 +265,10 @@ class Sandbox:
             "preload": list(preload),
             "strict": strict,
             "read_paths": [str(Path(p).resolve()) for p in read_paths],
+            # A child reads the preloaded libraries' packages, never the evolve package or
+            # the problems (their evaluators and held-out data), wherever they are installed.
+            "expose": list(preload),
+            "hidden": [str(PACKAGE_DIR), str(problems_dir().resolve())],
             "disk_mb": int(disk_mb),
             "max_log_bytes": int(max_log_bytes),
             "spares": max(1, int(spares)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import signal
 import threading
 import time
@@ -176,7 +177,11 @@ def test_a_readable_folder_under_tmp_stays_readable_behind_the_private_tmp(tmp_p
         res = box.run(SandboxRequest(code))
         assert res.status == "ok" and res.outputs["h"].tolist() == [42], res
         if box.features["mount_namespace"]:
-            listing = "import os\ndef solve():\n    return {'h': [len(os.listdir('/tmp'))]}\n"
-            assert box.run(SandboxRequest(listing)).outputs["h"].tolist() == [1]  # the way back
+            # The host's /tmp stays hidden: only the ways back to the folders attached again
+            # (this one, and the clone or virtualenv when they live under /tmp) are there.
+            with tempfile.NamedTemporaryFile(dir="/tmp", prefix="evolve-host-") as marker:
+                probe = f"import os\ndef solve():\n    return {{'h': [os.path.exists({marker.name!r})]}}\n"
+                res = box.run(SandboxRequest(probe))
+            assert res.status == "ok" and res.outputs["h"].tolist() == [False], res
         res = box.run(SandboxRequest(write))
         assert res.status == "crash" and not (lib / "x.py").exists(), res

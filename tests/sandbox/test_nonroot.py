@@ -95,11 +95,13 @@ def _closed_ancestor(path: Path) -> Path | None:
 def _run_as_user(script: Path, work: Path) -> dict:
     python = Path(sys.executable)
     setup = []
-    closed = _closed_ancestor(python)
+    # A virtualenv's python is a symlink, often into a home other users may not enter.
+    real = python.resolve()
+    closed = _closed_ancestor(real)
     if closed is not None:
         # In a private mount namespace: stage the way to the interpreter, cover the closed
         # folder with an enterable tmpfs, and put the way back.
-        inner = closed / python.relative_to(closed).parts[0]
+        inner = closed / real.relative_to(closed).parts[0]
         stage = work / "stage"
         stage.mkdir()
         setup = [
