@@ -32,6 +32,10 @@ _FIXES = {
         "(cat /sys/kernel/security/lsm; boot with lsm=...,landlock)"
     ),
     "private_uid": "only as root; as a user, the user namespace and Landlock stand in for it",
+    "seccomp": (
+        "the seccomp filter needs libseccomp (Debian: apt install libseccomp2) and the "
+        "pyseccomp package (pip install pyseccomp)"
+    ),
 }
 _TRIVIAL = "import numpy as np\n\ndef solve():\n    return {'h': np.full(4, 0.5)}\n"
 
@@ -41,7 +45,16 @@ def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("evolve", "numpy", "numba", "litellm", "ray", "hydra-core", "sqlite-utils"):
+    for pkg in (
+        "evolve",
+        "numpy",
+        "numba",
+        "litellm",
+        "ray",
+        "hydra-core",
+        "sqlite-utils",
+        "pyseccomp",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -30,6 +30,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 import _child  # noqa: E402
 import _isolation as iso  # noqa: E402
+import _seccomp  # noqa: E402
 
 sys.path.remove(_HERE)
 
@@ -101,6 +102,12 @@ class Server:
         # beside them, or it could read all of them (a virtualenv's site-packages).
         self.private_dir = "/tmp/work" if self.keep else "/tmp"
         self.landlock_abi = iso.landlock_abi()
+        # Written once here by libseccomp; every child loads the same bytes last in _isolate.
+        self.seccomp_program, self.seccomp_error = b"", ""
+        try:
+            self.seccomp_program = _seccomp.build()
+        except (ImportError, OSError) as exc:
+            self.seccomp_error = str(exc)
         self.vm_base = 0
         self.dying_dirs: list[str] = []
 
@@ -129,6 +136,7 @@ class Server:
             "user_namespace": bool(self.flags & iso.CLONE_NEWUSER),
             "landlock": self.landlock_abi if report.get("landlock") else 0,
             "private_uid": bool(report.get("uid")),
+            "seccomp": bool(report.get("seccomp")),
             "problems": report.get("problems", []),
         }
         if failures and self.flags == 0:
@@ -158,6 +166,9 @@ class Server:
                         report["landlock"] = False
                     except (PermissionError, FileNotFoundError):
                         pass  # hidden: by Landlock, or by the private /tmp when it lives there
+                if report.get("seccomp") and not _seccomp.refuses_namespaces():
+                    report["problems"].append("the seccomp filter let a namespace be created")
+                    report["seccomp"] = False
             except Exception as exc:  # noqa: BLE001 - reported to the parent
                 report = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             os.write(w, json.dumps(report).encode())
@@ -240,6 +251,15 @@ class Server:
                 iso.drop_capabilities()
             except OSError as exc:
                 report["problems"].append(f"dropping capabilities: {exc}")
+        # Last: the layers above need mount, unshare and capset, which the filter refuses.
+        if probe or self.features.get("seccomp"):
+            try:
+                if self.seccomp_error:
+                    raise OSError(0, self.seccomp_error)
+                _seccomp.load(self.seccomp_program)
+                report["seccomp"] = True
+            except OSError as exc:
+                report["problems"].append(f"seccomp filter: {exc.strerror or exc}")
         return workdir
 
     def spawn(self) -> Child:

@@ -108,6 +108,7 @@ _LAYER_NAMES = {
     "mount_namespace": "private /tmp",
     "user_namespace": "user namespace",
     "private_uid": "private uid",
+    "seccomp": "seccomp filter",
 }
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import signal
+import tempfile
 import threading
 import time
 import zipfile
@@ -30,7 +30,7 @@ def test_every_layer_is_on_by_default_as_root():
     with Sandbox(preload=("numpy",), strict=True) as box:
         f = box.features
         assert f["pid_namespace"] and f["network_namespace"] and f["mount_namespace"]
-        assert f["private_uid"] and f["landlock"] >= 1 and f["problems"] == []
+        assert f["private_uid"] and f["landlock"] >= 1 and f["seccomp"] and f["problems"] == []
         res = box.run(
             SandboxRequest("import os\ndef solve():\n    return {'h': [os.getpid(), os.getuid()]}")
         )
