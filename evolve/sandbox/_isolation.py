@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import itertools
 import os
 import resource
 import signal
@@ -177,7 +178,27 @@ def landlock_abi() -> int:
     return max(0, int(ret))
 
 
-def landlock_restrict(read_paths: list[str], write_paths: list[str], abi: int) -> None:
+_READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
+
+
+class ReadRules(list):
+    """Read rules made ready once, in the server: (path, rights) pairs for landlock_restrict."""
+
+
+def read_rules(paths: list[str]) -> ReadRules:
+    """`paths` as read rules (a file gets only the rights that apply to files)."""
+    return ReadRules(
+        (os.fsencode(p), _READ if os.path.isdir(p) else _READ & _FILE_RIGHTS)
+        for p in paths
+        if os.path.exists(p)
+    )
+
+
+def _prepared(paths: list[str], access: int) -> list[tuple[bytes, int]]:
+    return [(os.fsencode(p), access if os.path.isdir(p) else access & _FILE_RIGHTS) for p in paths]
+
+
+def landlock_restrict(read_paths: list[str] | ReadRules, write_paths: list[str], abi: int) -> None:
     """Confine this process: read (and execute) only `read_paths`, write only `write_paths`.
 
     From ABI 4 on, TCP bind/connect are denied too; from ABI 6 on, signals and abstract unix
@@ -208,30 +229,26 @@ def landlock_restrict(read_paths: list[str], write_paths: list[str], abi: int) -
         "landlock_create_ruleset",
     )
     try:
-        read = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
-        for paths, access in ((read_paths, read), (write_paths, fs)):
-            for path in paths:
-                try:
-                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-                except OSError:
-                    continue  # a path that does not exist needs no rule
-                try:
-                    allowed = access
-                    if not os.path.isdir(path):
-                        allowed &= _FILE_RIGHTS
-                    rule = _PathBeneathAttr(allowed, fd)
-                    _check(
-                        _libc.syscall(
-                            _SYS_LANDLOCK_ADD_RULE,
-                            ruleset,
-                            1,
-                            ctypes.byref(rule),
-                            ctypes.c_uint32(0),
-                        ),
-                        f"landlock_add_rule {path}",
-                    )
-                finally:
-                    os.close(fd)
+        reads = read_paths if isinstance(read_paths, ReadRules) else _prepared(read_paths, _READ)
+        rules = itertools.chain(reads, _prepared(write_paths, fs))
+        # Hundreds of read rules: one rule structure, no per-path Python objects, so a forked
+        # child does not pay for copying pages it would touch otherwise.
+        rule = _PathBeneathAttr(0, 0)
+        ref = ctypes.byref(rule)
+        add_rule, opened = _libc.syscall, os.open
+        flags = os.O_PATH | os.O_CLOEXEC
+        for path, allowed in rules:
+            try:
+                fd = opened(path, flags)
+            except OSError:
+                continue  # a path that does not exist needs no rule
+            try:
+                rule.allowed_access = allowed
+                rule.parent_fd = fd
+                if add_rule(_SYS_LANDLOCK_ADD_RULE, ruleset, 1, ref, 0) < 0:
+                    _check(-1, f"landlock_add_rule {path!r}")
+            finally:
+                os.close(fd)
         _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
         _check(
             _libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)),

@@ -102,6 +102,7 @@ class Server:
         # beside them, or it could read all of them (a virtualenv's site-packages).
         self.private_dir = "/tmp/work" if self.keep else "/tmp"
         self.landlock_abi = iso.landlock_abi()
+        self.read_rules = iso.read_rules(self.read_paths)
         # Written once here by libseccomp; every child loads the same bytes last in _isolate.
         self.seccomp_program, self.seccomp_error = b"", ""
         try:
@@ -232,7 +233,7 @@ class Server:
         use_landlock = self.landlock_abi > 0 and (probe or self.features.get("landlock"))
         if use_landlock:
             try:
-                iso.landlock_restrict(self.read_paths, [workdir, "/dev/null"], self.landlock_abi)
+                iso.landlock_restrict(self.read_rules, [workdir, "/dev/null"], self.landlock_abi)
                 report["landlock"] = True
             except OSError as exc:
                 report["problems"].append(f"Landlock: {exc}")
