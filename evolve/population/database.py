@@ -7,10 +7,12 @@ run is live. A run killed at any moment resumes from this file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,13 @@ def _json(value: Any) -> str:
 
 def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> sqlite3.Cursor:
+    """INSERT one row (names are the schema's own, never from outside)."""
+    names = ", ".join(f'"{k}"' for k in row)
+    marks = ", ".join("?" for _ in row)
+    return conn.execute(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', list(row.values()))
 
 
 class Database:
@@ -210,6 +219,23 @@ class Database:
             )
 
     # --- writes ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the raw connection, committed only if the block ends.
+
+        Plain SQL inside, not sqlite-utils' write methods: sqlite-utils 3.x commits inside
+        Table.insert (4.x uses a savepoint), which would split the transaction in two.
+        """
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def start_run(self, run_id: str, problem: str, seed: int, config: dict, versions: dict) -> None:
         now = time.time()
         existing = self.db["runs"].count_where("id = ?", [run_id])
@@ -266,15 +292,14 @@ class Database:
             "created_at": time.time(),
         }
         counted = row["status"] != "rejected" and prog.get("mode") != "migrant"
-        with self.db.conn:
-            self.db.execute("BEGIN IMMEDIATE")
-            seq = self.db.execute(
+        with self._transaction() as conn:
+            seq = conn.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM programs WHERE run_id = ?", [run_id]
             ).fetchone()[0]
             row["seq"] = seq
-            pid = int(self.db["programs"].insert(row).last_pk)
+            pid = int(_insert(conn, "programs", row).lastrowid)
             if counted:
-                self.db.execute(
+                conn.execute(
                     "UPDATE runs SET evaluations = evaluations + 1, updated_at = ? WHERE id = ?",
                     [time.time(), run_id],
                 )
@@ -295,13 +320,10 @@ class Database:
 
     def record_elites(self, run_id: str, island: int, cells: list[dict[str, Any]]) -> None:
         """Replace an island's MAP-Elites cells with its current grid."""
-        with self.db.conn:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
-            self.db["elites"].insert_all(
-                [{"run_id": run_id, "island": island, **c} for c in cells],
-                pk=("run_id", "island", "cell"),
-            )
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
+            for c in cells:
+                _insert(conn, "elites", {"run_id": run_id, "island": island, **c})
 
     def record_reset(self, run_id: str, island: int, program_ids: list[int]) -> None:
         self.db["resets"].insert(
