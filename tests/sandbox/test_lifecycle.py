@@ -51,10 +51,9 @@ def test_restarts_after_the_server_is_killed_between_runs(sb):
 def test_server_death_during_a_run_is_an_error_not_a_hang(sb):
     victim = sb.server_pid
     threading.Timer(0.3, os.kill, (victim, signal.SIGKILL)).start()
-    t0 = time.monotonic()
-    res = sb.run(SandboxRequest("import time\ndef solve():\n    time.sleep(30)\n", time_s=30))
+    # A hang would end at the child's time limit with another status and reason.
+    res = sb.run(SandboxRequest("import time\ndef solve():\n    time.sleep(60)\n", time_s=60))
     assert res.status == "error" and "restarted" in res.error, res
-    assert time.monotonic() - t0 < 10
     assert sb.run(SandboxRequest(OK)).status == "ok"
     time.sleep(0.2)
     # The dead server's children ran as uids 2_000_000 + 64 * server pid + 0..63: none is left.
