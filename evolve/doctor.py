@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from evolve.paths import conf_dir, problems_dir
-from evolve.sandbox.runner import describe_layers
+from evolve.sandbox.runner import UNCONFINED_FILES, describe_layers
 
 # What to do when a layer is missing, in the words of someone fixing their machine.
 _FIXES = {
@@ -87,7 +87,8 @@ def check_sandbox() -> dict[str, Any]:
     from evolve.sandbox import Sandbox, SandboxError, SandboxRequest
 
     try:
-        with Sandbox(preload=("numpy",)) as sb:
+        # Allowed here so that doctor can still list the layers; a run refuses (see below).
+        with Sandbox(preload=("numpy",), allow_unconfined_files=True) as sb:
             t0 = time.perf_counter()
             res = sb.run(SandboxRequest(_TRIVIAL, time_s=10))
             wall = time.perf_counter() - t0
@@ -99,6 +100,8 @@ def check_sandbox() -> dict[str, Any]:
         for k, fix in _FIXES.items()
         if not features.get(k) and not (k == "private_uid" and os.geteuid() != 0)
     ]
+    if any("allow_unconfined_files" in p for p in features.get("problems") or []):
+        missing.append({"layer": "file isolation", "fix": UNCONFINED_FILES})
     return {
         "works": res.status == "ok",
         "error": res.error,
