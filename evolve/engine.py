@@ -205,6 +205,7 @@ class LiteratureActor:
                 program_id,
                 llm=lit.get("llm"),
                 llm_options=options if lit.get("llm") else None,
+                timeout_s=lit.get("sandbox_timeout_s"),  # the run's, as its children had
             )
         except Exception as exc:  # the check must never stop a run; record why it failed
             log.exception("literature check failed")
@@ -506,7 +507,10 @@ class Evolution:
             str(self.db_path),
             self.run_id,
             self.archive,
-            self.cfg.get("literature") or {},
+            {
+                **(self.cfg.get("literature") or {}),
+                "sandbox_timeout_s": (self.cfg.get("sandbox") or {}).get("timeout_s"),
+            },
         )
         self.islands = [
             IslandActor.remote(i, self.problem_ref, self.cfg, self.pool, self.archive)
