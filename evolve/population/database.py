@@ -18,7 +18,60 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Indexes added in version 2: the report looks up a program's verdicts, resume replays a
+# run's migrations and resets.
+_V2_INDEXES = (
+    ("literature_checks", ("run_id", "program_id")),
+    ("migrations", ("run_id",)),
+    ("resets", ("run_id",)),
+)
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    for table, cols in _V2_INDEXES:
+        name = f"idx_{table}_{'_'.join(cols)}"
+        conn.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({", ".join(cols)})')
+
+
+# From a version to the next: each step runs in one transaction with the version's update.
+# Never edit a step once released; add the next one and bump SCHEMA_VERSION.
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version a database file says it has (0 when it has no evolve schema)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection, where: str) -> int:
+    """Bring a database to SCHEMA_VERSION, one step per transaction; the version it had."""
+    found = version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"{where} has schema version {version}, written by a newer evolve; this one reads "
+            f"up to {SCHEMA_VERSION}: upgrade evolve to open it"
+        )
+    if version == 0:
+        raise DatabaseError(f"{where} has no evolve schema (no meta table)")
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version](conn)
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version + 1)]
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        version += 1
+    return found
 
 
 class DatabaseError(RuntimeError):
@@ -61,7 +114,20 @@ class Database:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        # The schema version the file had when opened (older ones are migrated: on disk when
+        # writing, in a copy in memory when only reading).
+        self.found_version = SCHEMA_VERSION
         try:
+            if readonly:
+                version = schema_version(conn)
+                if 0 < version < SCHEMA_VERSION:
+                    mem = sqlite3.connect(":memory:", isolation_level=None)
+                    conn.backup(mem)
+                    conn.close()
+                    conn = mem
+                    self.found_version = migrate(conn, str(self.path))
+            elif "meta" in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}:
+                self.found_version = migrate(conn, str(self.path))
             self.db = sqlite_utils.Database(conn)
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
@@ -207,16 +273,12 @@ class Database:
             ("llm_calls", ["run_id"]),
         ):
             db[table].create_index(cols, if_not_exists=True)
+        _migrate_1_to_2(db.conn)  # a new file starts at the current version
 
     def _check_version(self) -> None:
         if "meta" not in self.db.table_names():
             raise DatabaseError(f"{self.path} has no evolve schema (no meta table)")
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else 0
-        if version != SCHEMA_VERSION:
-            raise DatabaseError(
-                f"{self.path} has schema version {version}; this evolve reads version {SCHEMA_VERSION}"
-            )
+        migrate(self.db.conn, str(self.path))  # no-op at SCHEMA_VERSION; refuses a newer one
 
     # --- writes ----------------------------------------------------------------------------
     @contextlib.contextmanager
