@@ -16,8 +16,8 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        # address="local": a Ray of its own, even where another Ray runs on this machine
-        # (ray.init would otherwise join it, and refuse num_cpus).
+        # address="local": a Ray of this test run's own, even if `ray start` left a cluster
+        # running on this machine (ray.init() alone would join it).
         ray.init(
             address="local",
             num_cpus=2,

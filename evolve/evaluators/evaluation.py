@@ -17,6 +17,7 @@ STATUSES = (
     "memory",  # exceeded the memory limit
     "crash",  # raised, exited, or was killed by a signal
     "syntax_error",  # the code does not compile
+    "stopped",  # a heuristic problem's cascade stopped it after a cheap stage (not good enough)
     "rejected",  # never run: edit outside the EVOLVE-BLOCK, no change, duplicate, ...
     "error",  # the evaluator itself failed (a bug on our side, recorded, never scored)
 )

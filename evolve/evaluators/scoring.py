@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import os
+import pickle
 import select
 import signal
 import struct
@@ -55,15 +56,22 @@ class Scorer:
             raise RuntimeError("the scoring process did not start") from None
         return proc
 
-    def score(self, outputs: dict[str, np.ndarray]) -> Evaluation:
-        """The trusted evaluator's verdict, or `score_timeout` past the limit."""
+    def score(
+        self, outputs: dict[str, np.ndarray], instance: dict[str, Any] | None = None
+    ) -> Evaluation:
+        """The trusted evaluator's verdict (on one `instance` of a heuristic problem), or
+        `score_timeout` past the limit."""
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v) for k, v in outputs.items()})
+        # The child's outputs travel as an .npz; the instance is the trusted evaluator's own
+        # data, going from one trusted process to another, so pickle is safe for it.
+        extra = pickle.dumps(instance, protocol=pickle.HIGHEST_PROTOCOL)
         with self.lock:
             try:
                 if self.proc is None or self.proc.poll() is not None:
                     self.proc = self._start()
                 _write_frame(self.proc.stdin.fileno(), buf.getvalue())
+                _write_frame(self.proc.stdin.fileno(), extra)
                 reply = _read_frame(self.proc.stdout.fileno(), time.monotonic() + self.time_s)
             except TimeoutError:
                 self.close()
@@ -89,14 +97,16 @@ _scorers: dict[str, Scorer] = {}
 _scorers_lock = threading.Lock()
 
 
-def bounded_score(problem: Any, outputs: dict[str, np.ndarray]) -> Evaluation:
+def bounded_score(
+    problem: Any, outputs: dict[str, np.ndarray], instance: dict[str, Any] | None = None
+) -> Evaluation:
     """Score through this process's scoring process for `problem` (started on first use)."""
     key = json.dumps(problem.to_dict(), sort_keys=True)
     with _scorers_lock:
         scorer = _scorers.get(key)
         if scorer is None:
             scorer = _scorers[key] = Scorer(problem)
-    return scorer.score(outputs)
+    return scorer.score(outputs, instance)
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -148,9 +158,18 @@ def _serve(problem_ref: dict[str, Any]) -> None:
             request = _read_frame(inp, None)
         except EOFError:
             return
+        instance = pickle.loads(_read_frame(inp, None))  # from the trusted parent, see score()
         with np.load(io.BytesIO(request), allow_pickle=False) as npz:
             outputs = {k: npz[k] for k in npz.files}
-        _write_frame(out, json.dumps(problem.score(outputs).to_dict()).encode())
+        verdict = problem.score(outputs, instance).to_dict()
+        _write_frame(out, json.dumps(verdict, default=_plain).encode())
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays an evaluator left in its metrics, as JSON numbers and lists."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"cannot send {type(value).__name__} from the scoring process")
 
 
 if __name__ == "__main__":

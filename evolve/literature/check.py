@@ -325,6 +325,12 @@ def check_program(
     if not valid or recorded is None:
         raise ValueError(f"program {program_id} has no valid score to check")
     table = known_table(problem)
+    if problem.heuristic:
+        verdict, metrics = check_heuristic(problem, code, table)
+        d = verdict.to_dict()
+        d["program_id"] = program_id
+        d["metrics"] = {k: v for k, v in metrics.items() if not k.startswith("eval_")}
+        return d
     res = run(sandbox_request(problem, code, timeout_s))  # the run's limit, not the problem's
     ev = problem.score(res.outputs) if res.status == "ok" else None
     if ev is None or not ev.valid or ev.score is None:
@@ -361,3 +367,53 @@ def check_program(
     d = v.to_dict()
     d["program_id"] = program_id
     return d
+
+
+def check_heuristic(
+    problem: Problem, code: str, table: KnownTable | None = None
+) -> tuple[Verdict, dict[str, float]]:
+    """The check for a heuristic problem's program: scored afresh on every instance set, test
+    included, twice in fresh sandboxes; the verdict compares the metric known.yaml names
+    (`metric:`, default `test`) with the known values. Returns it with every metric.
+
+    There is no construction to verify exactly: every decision was checked by trusted code, so
+    the gate for `improves_known` is that the two fresh evaluations agree on every metric.
+    """
+    from evolve.evaluators.harness import evaluate_code
+
+    table = table or known_table(problem)
+    metric = table.metric or "test"
+    first = evaluate_code(problem, code)
+    if not first.valid:
+        raise ValueError(
+            f"the program failed when scored afresh on every set ({first.status}: {first.error})"
+        )
+    if metric not in first.metrics:
+        raise ValueError(
+            f"known.yaml names the metric {metric!r}, which {problem.name} does not report "
+            f"(it reports {', '.join(sorted(k for k in first.metrics if not k.startswith('eval_')))})"
+        )
+    score = float(first.metrics[metric])
+    v = _verdict(problem, None, score, table, code=code, rerun=True, no_outputs="re-run pending")
+    v.reason = f"on {metric}" + (
+        f"; {v.reason}" if v.reason and v.reason != "re-run pending" else ""
+    )
+    if v.unconfirmed_improvement:
+        again = evaluate_code(problem, code)
+        differ = sorted(
+            k
+            for k in first.metrics
+            if not k.startswith("eval_") and again.metrics.get(k) != first.metrics[k]
+        )
+        if again.valid and not differ:
+            v.status, v.reverified, v.unconfirmed_improvement = "improves_known", True, False
+            v.reason = (
+                f"on {metric}: two fresh evaluations on every instance agree; every decision "
+                "was checked by the trusted evaluator"
+            )
+        else:
+            v.reason = (
+                f"on {metric}: a second fresh evaluation differs "
+                f"({', '.join(differ) or again.error}): the program is not deterministic"
+            )
+    return v, first.metrics

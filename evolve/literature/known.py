@@ -39,6 +39,7 @@ KNOWN_KEYS = {
     "catalogue_instance",
     "title",
     "note",
+    "metric",  # heuristic problems: the metric the known values are for, e.g. test_weibull5k
 }
 
 
@@ -101,6 +102,7 @@ class KnownTable:
     erdos_problem: int | None
     sources: list[str]
     problems: list[str] = field(default_factory=list)  # why a construction or value was skipped
+    metric: str | None = None  # heuristic problems: which metric the values are for
 
     def results(self) -> list[KnownResult]:
         """Every known value, newest first (best known first among equals)."""
@@ -460,4 +462,5 @@ def known_table(problem: Problem | None = None, *, entry_id: str | None = None) 
         erdos_problem=erdos_num,
         sources=sources,
         problems=problems,
+        metric=str(raw["metric"]) if raw.get("metric") else None,
     )

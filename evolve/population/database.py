@@ -189,6 +189,34 @@ class Database:
             pk="id",
             if_not_exists=True,
         )
+        # A heuristic problem's final best scored once on the held-out test set (a table of
+        # its own: created here, so databases from before it simply have no test scores).
+        db["test_scores"].create(
+            {
+                "id": int,
+                "run_id": str,
+                "program_id": int,
+                "status": str,
+                "error": str,
+                "score": float,
+                "metrics": str,
+                "created_at": float,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        db["scratchpad"].create(
+            {
+                "id": int,
+                "run_id": str,
+                "at_evaluation": int,  # the note is in force from this many evaluations on
+                "note": str,
+                "llm_call_id": int,
+                "created_at": float,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
         db["llm_calls"].create(
             {
                 "id": int,
@@ -209,6 +237,9 @@ class Database:
             pk="id",
             if_not_exists=True,
         )
+        # Added after the first schema: the prompt template of each call (older files gain it).
+        if "template" not in db["llm_calls"].columns_dict:
+            db["llm_calls"].add_column("template", str)
         db["islands"].create(
             {
                 "run_id": str,
@@ -226,6 +257,11 @@ class Database:
         db["elites"].create(
             {"run_id": str, "island": int, "cell": str, "program_id": int, "fitness": float},
             pk=("run_id", "island", "cell"),
+            if_not_exists=True,
+        )
+        db["grids"].create(  # each island's MAP-Elites axes, as of its last recorded elites
+            {"run_id": str, "island": int, "axes": str, "updated_at": float},
+            pk=("run_id", "island"),
             if_not_exists=True,
         )
         db["migrations"].create(
@@ -367,6 +403,51 @@ class Database:
                 )
         return pid
 
+    def record_test_score(self, run_id: str, program_id: int, ev: dict[str, Any]) -> int:
+        """A program's scores on every instance set, test included (see Evolution)."""
+        row = {
+            "run_id": run_id,
+            "program_id": program_id,
+            "status": ev.get("status", ""),
+            "error": ev.get("error", ""),
+            "score": _finite(ev.get("score")),
+            "metrics": _json(ev.get("metrics") or {}),
+            "created_at": time.time(),
+        }
+        return int(self.db["test_scores"].insert(row).last_pk)
+
+    def record_scratchpad(
+        self, run_id: str, at_evaluation: int, note: str, llm_call_id: int | None
+    ) -> int:
+        row = {
+            "run_id": run_id,
+            "at_evaluation": at_evaluation,
+            "note": note,
+            "llm_call_id": llm_call_id,
+            "created_at": time.time(),
+        }
+        return int(self.db["scratchpad"].insert(row).last_pk)
+
+    def scratchpad(self, run_id: str) -> list[dict]:
+        """Every version of the run's note, oldest first."""
+        if "scratchpad" not in self.db.table_names():
+            return []
+        return list(self.db["scratchpad"].rows_where("run_id = ?", [run_id], order_by="id"))
+
+    def recent_children(self, run_id: str, n: int) -> list[dict]:
+        """The last `n` counted children with their parent's score (for the scratchpad)."""
+        rows = self.db.execute(
+            "SELECT c.diff, c.status, c.reason, c.score, p.score FROM programs c "
+            "LEFT JOIN programs p ON p.id = c.parent_id "
+            "WHERE c.run_id = ? AND c.status != 'rejected' AND c.mode NOT IN ('seed', 'migrant') "
+            "ORDER BY c.seq DESC LIMIT ?",
+            [run_id, n],
+        ).fetchall()
+        return [
+            {"diff": d, "status": st, "reason": r, "score": s, "parent_score": ps}
+            for d, st, r, s, ps in reversed(rows)
+        ]
+
     def record_migration(
         self, run_id: str, from_island: int, to_island: int, program_id: int
     ) -> None:
@@ -380,12 +461,25 @@ class Database:
             }
         )
 
-    def record_elites(self, run_id: str, island: int, cells: list[dict[str, Any]]) -> None:
-        """Replace an island's MAP-Elites cells with its current grid."""
+    def record_elites(
+        self,
+        run_id: str,
+        island: int,
+        cells: list[dict[str, Any]],
+        axes: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Replace an island's MAP-Elites cells with its current grid (and its axes if given:
+        each dimension's name, bin count and bin edges), in one transaction."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
             for c in cells:
                 _insert(conn, "elites", {"run_id": run_id, "island": island, **c})
+            if axes is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO grids (run_id, island, axes, updated_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [run_id, island, _json(axes), time.time()],
+                )
 
     def record_reset(self, run_id: str, island: int, program_ids: list[int]) -> None:
         self.db["resets"].insert(
@@ -465,6 +559,65 @@ class Database:
                 )
         return rows
 
+    def program_code(self, run_id: str, program_id: int) -> str:
+        row = self.db.execute(
+            "SELECT code FROM programs WHERE run_id = ? AND id = ?", [run_id, program_id]
+        ).fetchone()
+        if row is None:
+            raise DatabaseError(f"{self.path} has no program {program_id} in run {run_id!r}")
+        return row[0]
+
+    def test_scores(self, run_id: str) -> list[dict]:
+        """Held-out test scores recorded for this run's best programs, newest last."""
+        if "test_scores" not in self.db.table_names():
+            return []
+        rows = list(self.db["test_scores"].rows_where("run_id = ?", [run_id], order_by="id"))
+        for r in rows:
+            r["metrics"] = json.loads(r["metrics"]) if r.get("metrics") else {}
+        return rows
+
+    def best_by(
+        self, run_id: str, metric: str | None, direction: str, limit: int = 1
+    ) -> list[dict]:
+        """The best valid programs by `metric` (a key of their metrics, in the problem's
+        `direction`), or by fitness when `metric` is None."""
+        if metric is None:
+            return self.best(run_id, limit)
+        order = "DESC" if direction == "max" else "ASC"
+        return self.programs(
+            run_id,
+            "valid = 1 AND json_extract(metrics, ?) IS NOT NULL",
+            ["$." + metric],
+            order=f"json_extract(metrics, '$.{metric}') {order}, seq ASC",
+            limit=limit,
+        )
+
+    def cascade_summary(self, run_id: str) -> dict[str, float]:
+        """Instances a heuristic problem's cascade ran and saved, over the run's children."""
+        row = self.db.execute(
+            "SELECT COUNT(*), SUM(status = 'stopped'), "
+            "COALESCE(SUM(json_extract(metrics, '$.instances_run')), 0), "
+            "COALESCE(SUM(json_extract(metrics, '$.instances_full')), 0), "
+            "COALESCE(SUM(json_extract(metrics, '$.cascade_saved')), 0) "
+            "FROM programs WHERE run_id = ? AND json_extract(metrics, '$.instances_full') IS NOT NULL",
+            [run_id],
+        ).fetchone()
+        return {
+            "children": row[0],
+            "stopped": row[1] or 0,
+            "instances_run": row[2],
+            "instances_full": row[3],
+            "saved": row[4],
+        }
+
+    def direction(self, run_id: str) -> str:
+        """'max' or 'min', read from the recorded programs (fitness = score for max)."""
+        row = self.db.execute(
+            "SELECT score, fitness FROM programs WHERE run_id = ? AND valid = 1 AND score != 0 LIMIT 1",
+            [run_id],
+        ).fetchone()
+        return "min" if row and row[1] == -row[0] else "max"
+
     def best(self, run_id: str, limit: int = 1) -> list[dict]:
         return self.programs(run_id, "valid = 1", order="fitness DESC, seq ASC", limit=limit)
 
@@ -487,6 +640,118 @@ class Database:
             "cost_usd": row[3],
             "errors": row[4] or 0,
         }
+
+    # --- readers for reports (any table or column added later may be missing: older runs) ---
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.db.execute(f"PRAGMA table_info({table})").fetchall()}
+
+    def _rows(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def timeline(self, run_id: str) -> list[dict[str, Any]]:
+        """Every program in recording order, without code, diff or feedback (small rows).
+        `metrics` stays a JSON string; a `node` column is included when the schema has one."""
+        cols = [
+            "id", "seq", "island", "generation", "parent_id", "mode", "model", "llm_call_id",
+            "status", "reason", "valid", "score", "fitness", "metrics", "created_at",
+        ]  # fmt: skip
+        if "node" in self._columns("programs"):
+            cols.append("node")
+        return self._rows(
+            f"SELECT {', '.join(cols)} FROM programs WHERE run_id = ? ORDER BY seq", [run_id]
+        )
+
+    def programs_by_id(self, run_id: str, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Full rows (code, diff, metrics parsed) of the given programs, by id."""
+        out: dict[int, dict[str, Any]] = {}
+        ids = sorted({int(i) for i in ids})
+        for k in range(0, len(ids), 500):  # stay under SQLite's parameter limit
+            chunk = ids[k : k + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.programs(run_id, f"id IN ({marks})", chunk):
+                out[r["id"]] = r
+        return out
+
+    def iter_programs(self, run_id: str, batch: int = 500):
+        """Every program, full rows in recording order, read `batch` at a time."""
+        last = 0
+        while True:
+            rows = self.programs(run_id, "seq > ?", [last], limit=batch)
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1]["seq"]
+
+    def llm_calls(self, run_id: str) -> list[dict[str, Any]]:
+        """Every LLM call's accounting (no prompt or response), in order."""
+        return self._rows(
+            "SELECT id, island, model, prompt_tokens, completion_tokens, cost_usd, latency_s, "
+            "attempts, error, created_at FROM llm_calls WHERE run_id = ? ORDER BY id",
+            [run_id],
+        )
+
+    def llm_responses(self, run_id: str, call_ids: list[int]) -> dict[int, str]:
+        ids = sorted({int(i) for i in call_ids if i is not None})
+        out: dict[int, str] = {}
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(
+                f"SELECT id, response FROM llm_calls WHERE run_id = ? AND id IN ({marks})",
+                [run_id, *chunk],
+            ).fetchall():
+                out[r[0]] = r[1] or ""
+        return out
+
+    def models(self, run_id: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT model FROM llm_calls WHERE run_id = ? AND model IS NOT NULL", [run_id]
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def migrations(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM migrations WHERE run_id = ? ORDER BY id", [run_id])
+
+    def resets(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM resets WHERE run_id = ? ORDER BY id", [run_id])
+
+    def literature_checks(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM literature_checks WHERE run_id = ? ORDER BY id", [run_id])
+        for r in rows:
+            try:
+                r["details"] = json.loads(r["details"]) if r.get("details") else {}
+            except json.JSONDecodeError:
+                r["details"] = {}
+        return rows
+
+    def latest_verdict(self, run_id: str, program_id: int) -> dict[str, Any] | None:
+        rows = self._rows(
+            "SELECT * FROM literature_checks WHERE run_id = ? AND program_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            [run_id, program_id],
+        )
+        return rows[0] if rows else None
+
+    def elites(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT island, cell, program_id, fitness FROM elites WHERE run_id = ? "
+            "ORDER BY island, cell",
+            [run_id],
+        )
+
+    def grid_axes(self, run_id: str) -> dict[int, list[dict[str, Any]]]:
+        """Each island's MAP-Elites axes (name, bins, edges); empty for runs that predate them."""
+        if "grids" not in self.db.table_names():
+            return {}
+        return {
+            r["island"]: json.loads(r["axes"])
+            for r in self._rows("SELECT island, axes FROM grids WHERE run_id = ?", [run_id])
+        }
+
+    def island_rows(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM islands WHERE run_id = ? ORDER BY island", [run_id])
 
     def close(self) -> None:
         self.db.conn.close()

@@ -7,7 +7,10 @@ request pays for a pipe write, not for a fork. It never runs candidate code itse
 
 Protocol on stdin/stdout, data only (never pickle):
   hello   server -> client: one JSON line {"hello": 1, "features": {...}}
-  request client -> server: one JSON line (code, entrypoint, harness, inputs, limits)
+  request client -> server: one JSON line (code, entrypoint, harness, inputs, limits). For an
+          online request ("online" set) the client first sends, on the control socket, the
+          child's end of a socket pair over which the client itself feeds the items: the
+          server passes it on to the child and never reads from it.
   reply   server -> client: one JSON line with the lengths of the stdout tail, stderr tail and
           the child's raw reply, followed by exactly those bytes.
 """
@@ -21,6 +24,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -67,6 +71,7 @@ class Config:
     disk_mb: int = 256
     max_log_bytes: int = 4 * 1024 * 1024
     spares: int = 2
+    control_fd: int | None = None  # a unix socket on which online requests' channels arrive
 
 
 class Server:
@@ -267,7 +272,9 @@ class Server:
         """Fork the next child; it isolates itself and then waits for its request."""
         self.seq += 1
         seq = self.seq
-        req_r, req_w = os.pipe()
+        # A socket pair rather than a pipe, so that an online request can hand the child its
+        # channel (SCM_RIGHTS) together with the request.
+        req_r, req_w = (sk.detach() for sk in socket.socketpair())
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -301,8 +308,16 @@ class Server:
             if self.config.strict and report["problems"]:
                 raise iso.IsolationError(0, "; ".join(report["problems"]))
             _child.warm_up()
-            request = json.loads(_read_all(3))
+            data, fds = _read_request(3)
+            request = json.loads(data)
             os.close(3)
+            if request.get("online"):
+                if len(fds) != 1:
+                    raise RuntimeError(f"an online request came with {len(fds)} channels, not 1")
+                request["online"]["fd"] = fds[0]
+            else:
+                for fd in fds:
+                    os.close(fd)
         except Exception as exc:  # noqa: BLE001 - no candidate code has run yet
             msg = {"status": "error", "error": f"sandbox setup failed: {type(exc).__name__}: {exc}"}
             os.write(4, json.dumps(msg).encode() + b"\n")
@@ -339,10 +354,13 @@ class Server:
         self.dying = still
 
     def handle(self, request: dict, burst: bool) -> tuple[dict, bytes, bytes, bytes]:
+        channel = self._receive_channel() if request.get("online") else None
         child = self.spares.pop(0) if self.spares else self.spawn()
         payload = json.dumps(request).encode()
         with contextlib.suppress(OSError):  # if the child died waiting, its exit says why
-            _write_all(child.req_w, payload)
+            _send_request(child.req_w, payload, channel)
+        if channel is not None:
+            os.close(channel)  # the child holds it now; the server never reads it
         os.close(child.req_w)
         t0 = time.monotonic()
         if burst:  # requests back to back: fork the replacement while this child runs
@@ -410,6 +428,17 @@ class Server:
         if not self.features.get("mount_namespace"):
             self.dying_dirs.append(child.workdir)
         return header, out.bytes(), err.bytes(), bytes(res)
+
+    def _receive_channel(self) -> int | None:
+        """The child's end of an online request's channel, sent by the client beforehand."""
+        if self.config.control_fd is None:
+            return None
+        ctl = socket.socket(fileno=os.dup(self.config.control_fd))
+        try:
+            _, fds, _, _ = socket.recv_fds(ctl, 1, 1)
+        finally:
+            ctl.close()
+        return fds[0] if fds else None
 
     def cleanup_dirs(self) -> None:
         self.reap(block=True)
@@ -479,6 +508,32 @@ def _read_all(fd: int) -> bytes:
     while chunk := os.read(fd, 1 << 16):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _send_request(fd: int, payload: bytes, channel: int | None) -> None:
+    """The request, with the online channel (if any) attached to its first bytes; then EOF."""
+    sock = socket.socket(fileno=fd)
+    try:
+        sent = socket.send_fds(sock, [payload], [channel]) if channel is not None else 0
+        sock.sendall(payload[sent:])
+        sock.shutdown(socket.SHUT_WR)
+    finally:
+        sock.detach()  # the caller closes the fd
+
+
+def _read_request(fd: int) -> tuple[bytes, list[int]]:
+    """The whole request and any descriptors that came with it (read until EOF)."""
+    sock = socket.socket(fileno=fd)
+    chunks, fds = [], []
+    try:
+        while True:
+            chunk, got, _, _ = socket.recv_fds(sock, 1 << 20, 4)
+            fds.extend(got)
+            if not chunk:
+                return b"".join(chunks), fds
+            chunks.append(chunk)
+    finally:
+        sock.detach()
 
 
 def _drain(fd: int, limit: int) -> bytes:
