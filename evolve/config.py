@@ -137,6 +137,9 @@ class SandboxConfig:
     # Preloaded modules that make every fork dearer (numba: ~1.5x, bench/sandbox.py): each
     # worker keeps a second warm server without them for children whose code never names them.
     on_demand: list[str] = field(default_factory=lambda: ["numba"])
+    # Run children with your own file rights where there is no Landlock and no root (they could
+    # rewrite the evaluator and the run database); off: the run refuses to start there.
+    allow_unconfined_files: bool = False
 
 
 @dataclass

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import random
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -129,13 +130,18 @@ class EvaluatorActor:
         timeout_s: float | None,
         preload: tuple[str, ...] = ("numpy", "numba"),
         on_demand: tuple[str, ...] = ("numba",),
+        allow_unconfined_files: bool = False,
     ) -> None:
         import evolve.sandbox as sandbox
 
         self.problem = _load(problem_ref)
         _ = self.problem.evaluator_module  # import (and compile) the trusted evaluator once
         self.timeout_s = timeout_s
-        self.sandbox = sandbox.Sandbox(preload=tuple(preload), on_demand=tuple(on_demand))
+        self.sandbox = sandbox.Sandbox(
+            preload=tuple(preload),
+            on_demand=tuple(on_demand),
+            allow_unconfined_files=allow_unconfined_files,
+        )
 
     def sandbox_features(self) -> dict[str, Any]:
         """Which isolation layers are in force where this worker runs."""
@@ -237,6 +243,7 @@ class LiteratureActor:
                 program_id,
                 llm=lit.get("llm"),
                 llm_options=options if lit.get("llm") else None,
+                timeout_s=lit.get("sandbox_timeout_s"),  # the run's, as its children had
             )
         except Exception as exc:  # the check must never stop a run; record why it failed
             log.exception("literature check failed")
@@ -742,6 +749,7 @@ class Evolution:
                 sb.get("timeout_s"),
                 tuple(sb.get("preload") or ()),
                 tuple(sb.get("on_demand") or ()),
+                bool(sb.get("allow_unconfined_files")),
             )
             for _ in range(int(sb["workers"]))
         ]
@@ -754,7 +762,10 @@ class Evolution:
             str(self.db_path),
             self.run_id,
             self.archive,
-            self.cfg.get("literature") or {},
+            {
+                **(self.cfg.get("literature") or {}),
+                "sandbox_timeout_s": (self.cfg.get("sandbox") or {}).get("timeout_s"),
+            },
         )
         self.islands = [
             IslandActor.remote(i, self.problem_ref, self.cfg, self.pool, self.archive)
@@ -1007,7 +1018,14 @@ class Evolution:
         self._start_actors()
         # The isolation in force is part of the run's record, and a missing layer is said
         # once, here, in the console and run.log.
-        features = ray.get(self.workers[0].sandbox_features.remote())
+        try:
+            features = ray.get(self.workers[0].sandbox_features.remote())
+        except ray.exceptions.RayActorError as exc:
+            # A sandbox that refuses to start (SandboxError) says why in one line: pass it on.
+            why = re.search(r"SandboxError: ([^\n]+)", str(exc))
+            raise RunError(
+                f"the evaluator workers did not start: {why.group(1) if why else exc}"
+            ) from None
         versions = {**package_versions(), "sandbox": features}
         ray.get(self.archive.start_run.remote(self.problem.name, int(cfg["seed"]), cfg, versions))
         self.progress.sandbox_problems = list(features.get("problems") or [])

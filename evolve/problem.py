@@ -42,7 +42,7 @@ _YAML_KEYS = {
     "entrypoint": "the function the child program defines (default solve)",
     "outputs": "name -> {dtype, shape, max_elements}",
     "params": "instance parameters passed to the evaluator (and harness)",
-    "limits": "{time_s, memory_mb}",
+    "limits": "{time_s, memory_mb, score_time_s}",
     "features": "metric names used as MAP-Elites dimensions",
     "cascade": "evaluation stages, cheapest first (heuristic problems; optional)",
     "instances": "heuristic problems: instance sets train/validation/test -> dataset -> source",
@@ -63,16 +63,20 @@ class Limits:
 
     time_s: float = 30.0
     memory_mb: int = 2048
+    score_time_s: float = 60.0  # the trusted evaluator's time to score one child's outputs
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Limits:
         d = dict(d or {})
-        unknown = set(d) - {"time_s", "memory_mb"}
+        unknown = set(d) - {"time_s", "memory_mb", "score_time_s"}
         if unknown:
             raise ProblemError(
-                f"limits: unknown keys {sorted(unknown)}; allowed: time_s, memory_mb"
+                f"limits: unknown keys {sorted(unknown)}; allowed: time_s, memory_mb, score_time_s"
             )
-        return cls(float(d.get("time_s", 30.0)), int(d.get("memory_mb", 2048)))
+        score_time_s = float(d.get("score_time_s", 60.0))
+        if not score_time_s > 0:
+            raise ProblemError(f"limits: score_time_s must be positive, not {score_time_s}")
+        return cls(float(d.get("time_s", 30.0)), int(d.get("memory_mb", 2048)), score_time_s)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from evolve.evaluators.evaluation import Evaluation
 from evolve.evaluators.instances import Stage
+from evolve.evaluators.scoring import bounded_score
 
 if TYPE_CHECKING:
     from evolve.evaluators.online import OnlineSession
@@ -81,7 +82,8 @@ def run_instance(
         ev = Evaluation.failed("invalid", f"{where}: {result.online_error}")
     else:
         outputs = session.outputs() if session is not None else result.outputs
-        ev = problem.score(outputs, instance)
+        # In a scoring process of its own, killed past limits.score_time_s (score_timeout).
+        ev = bounded_score(problem, outputs, instance)
         if not ev.valid:
             ev = Evaluation.failed(ev.status, f"{where}: {ev.error}", feedback=ev.feedback)
     ev.metrics.update({"eval_wall_s": result.wall_s, "eval_cpu_s": result.cpu_s})

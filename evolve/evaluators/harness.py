@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evolve.evaluators.evaluation import Evaluation
+from evolve.evaluators.scoring import bounded_score
 from evolve.sandbox import Sandbox, SandboxRequest, SandboxResult, default_sandbox
 
 if TYPE_CHECKING:
@@ -85,7 +86,8 @@ def score_sandbox_result(problem: Problem, result: SandboxResult) -> Evaluation:
             feedback += "\nstderr (tail):\n" + result.stderr_tail.strip()[-1000:]
         ev = Evaluation.failed(result.status, result.error or result.status, feedback=feedback)
     else:
-        ev = problem.score(result.outputs)
+        # In a scoring process of its own, killed past limits.score_time_s (score_timeout).
+        ev = bounded_score(problem, result.outputs)
     ev.metrics.update({f"eval_{k}": float(v) for k, v in timing.items()})
     if result.stdout_tail:
         ev.artifacts.setdefault("stdout_tail", result.stdout_tail[-1000:])

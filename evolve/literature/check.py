@@ -19,7 +19,7 @@ import numpy as np
 
 from evolve.evaluators.spec import OutputError
 from evolve.literature.advisory import ask, build_prompt
-from evolve.literature.canonical import canonical_form, canonical_source
+from evolve.literature.canonical import canonical_form, canonical_source, same_form
 from evolve.literature.known import KnownResult, KnownTable, known_table, strongest
 from evolve.literature.verdict import Verdict
 
@@ -95,13 +95,18 @@ def _verify(problem: Problem, outputs: dict[str, np.ndarray]) -> tuple[dict[str,
 
 
 def _rerun(
-    problem: Problem, code: str, outputs: dict[str, np.ndarray], score: float
+    problem: Problem,
+    code: str,
+    outputs: dict[str, np.ndarray],
+    score: float,
+    timeout_s: float | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """Re-run the child in a fresh sandbox; (what happened, why it fails or '')."""
+    """Re-run the child in a fresh sandbox (with the run's time limit, `timeout_s`, when given;
+    else the problem's); (what happened, why it fails or '')."""
     from evolve.evaluators.harness import sandbox_request
     from evolve.sandbox import run
 
-    res = run(sandbox_request(problem, code))
+    res = run(sandbox_request(problem, code, timeout_s))
     info: dict[str, Any] = {"status": res.status, "wall_s": res.wall_s}
     if res.status != "ok":
         info["error"] = res.error
@@ -141,12 +146,13 @@ def check(
     rerun: bool = False,
     llm: str | None = None,
     llm_options: dict[str, Any] | None = None,
+    timeout_s: float | None = None,
 ) -> Verdict:
     """Decide the verdict for a scored result.
 
     `outputs` are the child's outputs and `evaluation` their trusted (valid) evaluation. With
     `code` and `rerun=True`, an apparent improvement is re-run in a fresh sandbox before it can
-    be `improves_known`. `llm` names a litellm model for an advisory note on prior work
+    be `improves_known` (within `timeout_s`, the run's `sandbox.timeout_s`, when given). `llm` names a litellm model for an advisory note on prior work
     (`llm_options` may give api_base, api_key, timeout); it never changes the verdict.
     """
     if isinstance(problem, (str, Path)):
@@ -160,7 +166,7 @@ def check(
     clean = problem.check_outputs(outputs)
     score = float(evaluation.score)
     table = known_table(problem)
-    v = _verdict(problem, clean, score, table, code=code, rerun=rerun)
+    v = _verdict(problem, clean, score, table, code=code, rerun=rerun, timeout_s=timeout_s)
     if llm:
         opts = dict(llm_options or {})
         adv = ask(llm, build_prompt(problem, table, clean, score), **opts)
@@ -177,6 +183,7 @@ def _verdict(
     code: str | None,
     rerun: bool,
     no_outputs: str = "",
+    timeout_s: float | None = None,
 ) -> Verdict:
     direction = table.direction or problem.direction
     v = Verdict(
@@ -230,7 +237,7 @@ def _verdict(
     if table.constructions and outputs is not None:
         mine = canonical_form(problem, outputs)
         for c in table.constructions:
-            if canonical_form(problem, c.outputs) == mine:
+            if same_form(canonical_form(problem, c.outputs), mine, problem.tolerance):
                 v.status = "rediscovers_known"
                 v.matched = {
                     "kind": "construction",
@@ -239,7 +246,7 @@ def _verdict(
                     "attribution": c.attribution,
                     "value": c.value,
                 }
-                v.reason = f"equal to {c.file} under {v.canonical}"
+                v.reason = f"equal to {c.file} under {v.canonical}, within the tolerance {problem.tolerance:g}"
                 return v
 
     # 2. Value against the best known.
@@ -290,7 +297,7 @@ def _verdict(
         elif not rerun:
             why = "the re-run in a fresh sandbox was not requested"
         else:
-            v.rerun, why = _rerun(problem, code, outputs, score)
+            v.rerun, why = _rerun(problem, code, outputs, score, timeout_s)
     if why:
         return _unconfirmed(v, matched_value, why)
     v.status, v.reverified = "improves_known", True
@@ -306,6 +313,7 @@ def check_program(
     *,
     llm: str | None = None,
     llm_options: dict[str, Any] | None = None,
+    timeout_s: float | None = None,
 ) -> dict[str, Any]:
     """The check for a program recorded in a run database (the engine calls it on each new best).
 
@@ -339,7 +347,7 @@ def check_program(
         d["program_id"] = program_id
         d["metrics"] = {k: v for k, v in metrics.items() if not k.startswith("eval_")}
         return d
-    res = run(sandbox_request(problem, code))
+    res = run(sandbox_request(problem, code, timeout_s))  # the run's limit, not the problem's
     ev = problem.score(res.outputs) if res.status == "ok" else None
     if ev is None or not ev.valid or ev.score is None:
         why = res.error if res.status != "ok" else (ev.error if ev else "")
@@ -351,11 +359,21 @@ def check_program(
             code=code,
             rerun=True,
             no_outputs=f"running the program again gave no valid outputs ({res.status}: {why})",
+            timeout_s=timeout_s,
         )
         if not v.reason:
             v.reason = f"running the program again gave no valid outputs ({res.status}: {why})"
     else:
-        v = check(problem, res.outputs, ev, code=code, rerun=True, llm=llm, llm_options=llm_options)
+        v = check(
+            problem,
+            res.outputs,
+            ev,
+            code=code,
+            rerun=True,
+            llm=llm,
+            llm_options=llm_options,
+            timeout_s=timeout_s,
+        )
         if ev.score != float(recorded):
             note = f"the fresh run scores {ev.score!r}, the run recorded {float(recorded)!r}"
             v.reason = f"{v.reason}; {note}" if v.reason else note

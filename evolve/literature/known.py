@@ -397,6 +397,17 @@ def known_table(problem: Problem | None = None, *, entry_id: str | None = None) 
     direction = (
         raw.get("direction") or entry.get("direction") or (problem.direction if problem else None)
     )
+    # A direction that disagrees with problem.yaml would invert every verdict: refuse it.
+    if problem is not None:
+        for where, given in (
+            (sources[0] if raw else "known.yaml", raw.get("direction")),
+            (f"catalogue entry {cat_id}", entry.get("direction")),
+        ):
+            if given and given != problem.direction:
+                raise KnownError(
+                    f"{where} says direction {given!r} but {problem.path / 'problem.yaml'} says "
+                    f"{problem.direction!r}; make them agree"
+                )
 
     best_raw, claimed_raw, _ = _instance_view(raw, problem)
     best = _result(best_raw, "best_known", None, "known.yaml", whole) if best_raw else None

@@ -7,16 +7,71 @@ run is live. A run killed at any moment resumes from this file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Indexes added in version 2: the report looks up a program's verdicts, resume replays a
+# run's migrations and resets.
+_V2_INDEXES = (
+    ("literature_checks", ("run_id", "program_id")),
+    ("migrations", ("run_id",)),
+    ("resets", ("run_id",)),
+)
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    for table, cols in _V2_INDEXES:
+        name = f"idx_{table}_{'_'.join(cols)}"
+        conn.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({", ".join(cols)})')
+
+
+# From a version to the next: each step runs in one transaction with the version's update.
+# Never edit a step once released; add the next one and bump SCHEMA_VERSION.
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version a database file says it has (0 when it has no evolve schema)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection, where: str) -> int:
+    """Bring a database to SCHEMA_VERSION, one step per transaction; the version it had."""
+    found = version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"{where} has schema version {version}, written by a newer evolve; this one reads "
+            f"up to {SCHEMA_VERSION}: upgrade evolve to open it"
+        )
+    if version == 0:
+        raise DatabaseError(f"{where} has no evolve schema (no meta table)")
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version](conn)
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version + 1)]
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        version += 1
+    return found
 
 
 class DatabaseError(RuntimeError):
@@ -40,6 +95,13 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> sqlite3.Cursor:
+    """INSERT one row (names are the schema's own, never from outside)."""
+    names = ", ".join(f'"{k}"' for k in row)
+    marks = ", ".join("?" for _ in row)
+    return conn.execute(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', list(row.values()))
+
+
 class Database:
     """Typed access to a run database (sqlite-utils underneath)."""
 
@@ -52,7 +114,20 @@ class Database:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        # The schema version the file had when opened (older ones are migrated: on disk when
+        # writing, in a copy in memory when only reading).
+        self.found_version = SCHEMA_VERSION
         try:
+            if readonly:
+                version = schema_version(conn)
+                if 0 < version < SCHEMA_VERSION:
+                    mem = sqlite3.connect(":memory:", isolation_level=None)
+                    conn.backup(mem)
+                    conn.close()
+                    conn = mem
+                    self.found_version = migrate(conn, str(self.path))
+            elif "meta" in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}:
+                self.found_version = migrate(conn, str(self.path))
             self.db = sqlite_utils.Database(conn)
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
@@ -234,18 +309,31 @@ class Database:
             ("llm_calls", ["run_id"]),
         ):
             db[table].create_index(cols, if_not_exists=True)
+        _migrate_1_to_2(db.conn)  # a new file starts at the current version
 
     def _check_version(self) -> None:
         if "meta" not in self.db.table_names():
             raise DatabaseError(f"{self.path} has no evolve schema (no meta table)")
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else 0
-        if version != SCHEMA_VERSION:
-            raise DatabaseError(
-                f"{self.path} has schema version {version}; this evolve reads version {SCHEMA_VERSION}"
-            )
+        migrate(self.db.conn, str(self.path))  # no-op at SCHEMA_VERSION; refuses a newer one
 
     # --- writes ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the raw connection, committed only if the block ends.
+
+        Plain SQL inside, not sqlite-utils' write methods: sqlite-utils 3.x commits inside
+        Table.insert (4.x uses a savepoint), which would split the transaction in two.
+        """
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def start_run(self, run_id: str, problem: str, seed: int, config: dict, versions: dict) -> None:
         now = time.time()
         existing = self.db["runs"].count_where("id = ?", [run_id])
@@ -302,15 +390,14 @@ class Database:
             "created_at": time.time(),
         }
         counted = row["status"] != "rejected" and prog.get("mode") != "migrant"
-        with self.db.conn:
-            self.db.execute("BEGIN IMMEDIATE")
-            seq = self.db.execute(
+        with self._transaction() as conn:
+            seq = conn.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM programs WHERE run_id = ?", [run_id]
             ).fetchone()[0]
             row["seq"] = seq
-            pid = int(self.db["programs"].insert(row).last_pk)
+            pid = int(_insert(conn, "programs", row).lastrowid)
             if counted:
-                self.db.execute(
+                conn.execute(
                     "UPDATE runs SET evaluations = evaluations + 1, updated_at = ? WHERE id = ?",
                     [time.time(), run_id],
                 )
@@ -382,23 +469,16 @@ class Database:
         axes: list[dict[str, Any]] | None = None,
     ) -> None:
         """Replace an island's MAP-Elites cells with its current grid (and its axes if given:
-        each dimension's name, bin count and bin edges)."""
-        with self.db.conn:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
-            self.db["elites"].insert_all(
-                [{"run_id": run_id, "island": island, **c} for c in cells],
-                pk=("run_id", "island", "cell"),
-            )
+        each dimension's name, bin count and bin edges), in one transaction."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
+            for c in cells:
+                _insert(conn, "elites", {"run_id": run_id, "island": island, **c})
             if axes is not None:
-                self.db["grids"].upsert(
-                    {
-                        "run_id": run_id,
-                        "island": island,
-                        "axes": _json(axes),
-                        "updated_at": time.time(),
-                    },
-                    pk=("run_id", "island"),
+                conn.execute(
+                    "INSERT OR REPLACE INTO grids (run_id, island, axes, updated_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [run_id, island, _json(axes), time.time()],
                 )
 
     def record_reset(self, run_id: str, island: int, program_ids: list[int]) -> None:

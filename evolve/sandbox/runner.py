@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from evolve.paths import PACKAGE_DIR, problems_dir
+
 if TYPE_CHECKING:
     from evolve.evaluators.online import OnlineSession
 
@@ -51,6 +53,17 @@ _HEADER_LIMIT = 1 << 16
 _STARTUP_TIMEOUT_S = 120.0
 _GRACE_S = 10.0  # how long past the child's wall limit we wait for the server to answer
 _warned: set[str] = set()
+
+
+UNCONFINED_FILES = (
+    "no file isolation here (no Landlock, and not root, so no uid of its own): a child would "
+    "have your own file rights and could rewrite the evaluator, its numba cache and the run "
+    "database; turn Landlock on (Linux >= 5.13 with landlock in the LSM list, see "
+    "`evolve doctor`), run as root, or accept the risk with sandbox.allow_unconfined_files=true"
+)
+UNCONFINED_ALLOWED = (
+    "no file isolation: children have your own file rights (sandbox.allow_unconfined_files=true)"
+)
 
 
 class SandboxError(RuntimeError):
@@ -112,6 +125,7 @@ _LAYER_NAMES = {
     "mount_namespace": "private /tmp",
     "user_namespace": "user namespace",
     "private_uid": "private uid",
+    "seccomp": "seccomp filter",
 }
 
 
@@ -134,8 +148,9 @@ def missing_layer(problem: str) -> str:
 class _Server:
     """The pipe to one fork server process: start, one request at a time, stop."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], allow_unconfined_files: bool = False) -> None:
         self.config = config
+        self.allow_unconfined_files = allow_unconfined_files
         self.proc: subprocess.Popen | None = None
         self.buf = bytearray()
         self.features: dict[str, Any] = {}
@@ -176,6 +191,13 @@ class _Server:
                 + "; ".join(problems)
                 + " (run as root on Linux >= 6.12, or use strict=False)"
             )
+        if not (self.features.get("landlock") or self.features.get("private_uid")):
+            # Neither Landlock nor a uid of its own: the child has the user's own file rights.
+            if not self.allow_unconfined_files:
+                self.stop()
+                raise SandboxError(UNCONFINED_FILES)
+            problems = [*problems, UNCONFINED_ALLOWED]
+            self.features["problems"] = problems
         for problem in problems:
             if problem not in _warned:
                 _warned.add(problem)
@@ -272,6 +294,10 @@ class Sandbox:
     isolated children the server keeps forked ahead of requests. Safe to share between
     threads (requests are served one at a time); give each worker its own instance.
 
+    Without Landlock and without root the child would have the user's own file rights (it
+    could rewrite the evaluator and the run database): the sandbox refuses to start then,
+    unless `allow_unconfined_files=True` says the user accepts that.
+
     `on_demand` names preloaded modules that make a fork dearer (numba's LLVM more than
     doubles the cost of forking and tearing down a child): when one of them is in `preload`,
     a server without it serves every child whose code never names it, and a second server
@@ -289,11 +315,16 @@ class Sandbox:
         max_log_bytes: int = 4 * 1024 * 1024,
         spares: int = 2,
         on_demand: tuple[str, ...] = ("numba",),
+        allow_unconfined_files: bool = False,
     ) -> None:
         config = {
             "preload": list(preload),
             "strict": strict,
             "read_paths": [str(Path(p).resolve()) for p in read_paths],
+            # A child reads the preloaded libraries' packages, never the evolve package or
+            # the problems (their evaluators and held-out data), wherever they are installed.
+            "expose": list(preload),
+            "hidden": [str(PACKAGE_DIR), str(problems_dir().resolve())],
             "disk_mb": int(disk_mb),
             "max_log_bytes": int(max_log_bytes),
             "spares": max(1, int(spares)),
@@ -306,7 +337,7 @@ class Sandbox:
         if self._heavy:
             light = [m for m in preload if m not in self._heavy]
             configs = [{**config, "preload": light}, config]
-        self._servers = [_Server(c) for c in configs]
+        self._servers = [_Server(c, allow_unconfined_files) for c in configs]
         self._lock = threading.Lock()
         # The server with the on-demand modules starts when the first child names one: most
         # runs never need it, and importing numba costs seconds of CPU at start-up.
