@@ -308,7 +308,8 @@ def _run_job_inner(cfg) -> None:
     from omegaconf import OmegaConf
 
     from evolve import config as config_mod
-    from evolve.engine import Evolution, init_ray
+    from evolve.cluster import init_ray
+    from evolve.engine import Evolution
     from evolve.report.live import LiveView, summary
 
     hc = HydraConfig.get()

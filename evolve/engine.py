@@ -23,6 +23,7 @@ from typing import Any
 
 import ray
 
+from evolve.cluster import load_problem_ref, node_id, problem_ref
 from evolve.config import llm_models
 from evolve.doctor import package_versions
 from evolve.evaluators.evaluation import Evaluation
@@ -44,8 +45,8 @@ def step_seed(seed: int, island: int, step: int) -> int:
     return (seed * 1_000_003 + island * 7_919 + step * 104_729) % (2**31 - 1)
 
 
-def _load(problem_ref: dict[str, Any]) -> Problem:
-    return load_problem(problem_ref["path"], problem_ref.get("params"))
+def _load(ref: dict[str, Any]) -> Problem:
+    return load_problem_ref(ref)
 
 
 # --- actors --------------------------------------------------------------------------------
@@ -122,12 +123,17 @@ class EvaluatorActor:
         _ = self.problem.evaluator_module  # import (and compile) the trusted evaluator once
         self.timeout_s = timeout_s
         self.sandbox = sandbox.Sandbox(preload=tuple(preload), on_demand=tuple(on_demand))
+        self.node = node_id()
 
     def sandbox_features(self) -> dict[str, Any]:
         """Which isolation layers are in force where this worker runs."""
         return self.sandbox.features
 
     def evaluate(self, code: str) -> dict[str, Any]:
+        """Score one program; the result names the node it ran on."""
+        return {**self._score(code), "node": self.node}
+
+    def _score(self, code: str) -> dict[str, Any]:
         from evolve.evaluators.harness import sandbox_request, score_sandbox_result
 
         try:
@@ -438,23 +444,6 @@ class Progress:
         return self.evaluations / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def init_ray(cluster: dict[str, Any]) -> bool:
-    """Start or join Ray; returns True if this call started it (and so should stop it)."""
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = {
-        "include_dashboard": False,
-        "log_to_driver": bool(cluster.get("log_to_driver", False)),
-        "logging_level": logging.ERROR,  # Ray's start-up notices are not for the run's console
-    }
-    if cluster.get("address"):
-        kwargs["address"] = cluster["address"]
-    elif cluster.get("num_cpus"):
-        kwargs["num_cpus"] = int(cluster["num_cpus"])
-    ray.init(**kwargs)
-    return True
-
-
 class Evolution:
     """Drives one run: seeds or restores the islands, keeps work in flight, stops on budget."""
 
@@ -464,7 +453,7 @@ class Evolution:
         self.run_id = self.run_dir.name
         self.db_path = self.run_dir / "evolve.db"
         self.problem = load_problem(cfg["problem"]["name"], cfg["problem"].get("params") or {})
-        self.problem_ref = {"path": str(self.problem.path), "params": dict(self.problem.params)}
+        self.problem_ref = problem_ref(self.problem)  # resolvable on every node
         self.view = view
         b = cfg["budget"]
         self.progress = Progress(
@@ -482,7 +471,9 @@ class Evolution:
             str(self.db_path), self.run_id
         )
         self.workers = workers = [
-            EvaluatorActor.options(num_cpus=sb["cpus_per_worker"]).remote(
+            EvaluatorActor.options(
+                num_cpus=sb["cpus_per_worker"], scheduling_strategy="SPREAD"
+            ).remote(
                 self.problem_ref,
                 sb.get("timeout_s"),
                 tuple(sb.get("preload") or ()),
@@ -502,7 +493,9 @@ class Evolution:
             self.cfg.get("literature") or {},
         )
         self.islands = [
-            IslandActor.remote(i, self.problem_ref, self.cfg, self.pool, self.archive)
+            IslandActor.options(scheduling_strategy="SPREAD").remote(
+                i, self.problem_ref, self.cfg, self.pool, self.archive
+            )
             for i in range(int(self.cfg["search"]["islands"]))
         ]
         # Island actors call the LLM. On a Ray started here they inherit this environment; on
