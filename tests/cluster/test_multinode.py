@@ -3,6 +3,7 @@ each program row names its node, and API keys reach the islands without entering
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -93,3 +94,43 @@ def test_api_key_reaches_islands_on_every_node_and_no_log(two_nodes, tmp_path):
     assert any(two_nodes.session_dir.rglob("*.log")) or any(two_nodes.session_dir.rglob("*.out")), (
         "the session's logs were searched"
     )
+
+
+def test_sweep_sends_each_job_to_the_cluster(two_nodes, tmp_path):
+    """`-m hydra/launcher=ray` on a joined cluster: both jobs complete, each with a readable
+    database, under the sweep folder on this machine, and one report covers them."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    r = evolve(
+        "run",
+        "-m",
+        "hydra/launcher=ray",
+        f"cluster.address={two_nodes.address}",
+        "seed=0,1",
+        "runs_dir=runs",  # relative to this command's folder, not to a Ray worker's
+        "budget.evaluations=8",
+        "report.live=false",
+        "literature.enabled=false",
+        "search.islands=1",
+        "sandbox.workers=1",
+        cwd=tmp_path,
+        timeout=400,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    (sweep,) = (tmp_path / "runs" / "sweeps").iterdir()
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["0-erdos-min_overlap-seed0", "1-erdos-min_overlap-seed1"]
+    for job in jobs:
+        with sqlite3.connect(sweep / job / "evolve.db") as db:
+            status, evaluations, seed = db.execute(
+                "SELECT status, evaluations, seed FROM runs"
+            ).fetchone()
+            counted = db.execute(
+                "SELECT COUNT(*) FROM programs WHERE status != 'rejected'"
+            ).fetchone()[0]
+        assert (status, evaluations, counted) == ("completed", 8, 8)
+        assert seed == int(job[-1])
+        assert (sweep / job / "best_program.py").exists()
+    report = evolve("report", str(sweep), "--format", "json", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    rows = json.loads(report.stdout)
+    assert len(rows) == 2 and {row["seed"] for row in rows} == {0, 1}
