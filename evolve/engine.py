@@ -102,6 +102,10 @@ class ArchiveActor:
     def evaluations(self) -> int:
         return self.db.evaluations(self.run_id)
 
+    def island_totals(self, island: int) -> dict[str, float]:
+        """What one island has recorded: counted children, LLM calls, their cost."""
+        return self.db.island_totals(self.run_id, island)
+
     def finish(self, status: str) -> None:
         self.db.finish_run(self.run_id, status)
 
@@ -145,13 +149,24 @@ class EvaluatorActor:
         return score_sandbox_result(self.problem, result).to_dict()
 
 
+# Workers an evaluation may be lost with (their node died) before it is recorded as lost.
+LOST_WORKER_RETRIES = 3
+
+
 @ray.remote(num_cpus=0)
 class EvaluatorPool:
-    """Hands each evaluation to the next free worker (fair, no per-island pinning)."""
+    """Hands each evaluation to the next free worker (fair, no per-island pinning); a worker
+    that died (with its node) is replaced, and its evaluation goes to another worker."""
 
-    def __init__(self, workers: list, evaluated: list[str] | None = None) -> None:
+    def __init__(
+        self, workers: list, evaluated: list[str] | None = None, spawn: dict | None = None
+    ) -> None:
         self.workers = workers
         self.free: asyncio.Queue | None = None
+        # How to start a replacement worker: {"args": [...], "options": {...}} (None: never).
+        self.spawn = spawn
+        self.replaced = 0
+        self._starting: set[asyncio.Task] = set()
         # Hashes of every program sent for evaluation in this run (and, on resume, before):
         # the one gate that keeps a program from being evaluated twice, across all islands,
         # including two copies in flight at the same moment.
@@ -168,11 +183,48 @@ class EvaluatorPool:
             self.free = asyncio.Queue()
             for w in self.workers:
                 self.free.put_nowait(w)
-        worker = await self.free.get()
-        try:
-            return await worker.evaluate.remote(code)
-        finally:
+        for _ in range(LOST_WORKER_RETRIES):
+            worker = await self.free.get()
+            try:
+                ev = await worker.evaluate.remote(code)
+            except ray.exceptions.RayActorError as exc:
+                # The worker died (its node was lost): it never goes back to the free queue.
+                log.warning("evaluator worker lost (%s); replacing it", type(exc).__name__)
+                self._replace()
+                continue
+            except BaseException:
+                self.free.put_nowait(worker)
+                raise
             self.free.put_nowait(worker)
+            return ev
+        return Evaluation.failed(
+            "lost", f"evaluator workers died {LOST_WORKER_RETRIES} times while running it"
+        ).to_dict()
+
+    def replacements(self) -> int:
+        """How many dead workers this pool has replaced."""
+        return self.replaced
+
+    def _replace(self) -> None:
+        """Start a worker in a dead one's place; it joins the free queue once it is up (Ray
+        places it where resources allow; until then the pool carries on with the others)."""
+        if self.spawn is None:
+            return
+        self.replaced += 1
+        new = EvaluatorActor.options(**self.spawn["options"]).remote(*self.spawn["args"])
+        task = asyncio.get_running_loop().create_task(self._join_when_ready(new))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _join_when_ready(self, worker) -> None:
+        try:
+            await worker.sandbox_features.remote()
+        except ray.exceptions.RayActorError:
+            await asyncio.sleep(1.0)  # its node died too: try again, without spinning
+            self._replace()
+            return
+        assert self.free is not None
+        self.free.put_nowait(worker)
 
 
 @ray.remote(num_cpus=0)
@@ -431,6 +483,7 @@ class Progress:
     island_evals: Counter = field(default_factory=Counter)
     migrations: int = 0
     resets: int = 0
+    island_rebuilds: int = 0  # island actors that died (with their node) and were rebuilt
     verdicts: list[str] = field(default_factory=list)
     stop_reason: str = ""
     sandbox_problems: list[str] = field(default_factory=list)  # isolation layers missing here
@@ -470,22 +523,28 @@ class Evolution:
         self.archive = ArchiveActor.options(scheduling_strategy=here).remote(
             str(self.db_path), self.run_id
         )
+        worker_args = [
+            self.problem_ref,
+            sb.get("timeout_s"),
+            tuple(sb.get("preload") or ()),
+            tuple(sb.get("on_demand") or ()),
+        ]
+        worker_options = {"num_cpus": sb["cpus_per_worker"], "scheduling_strategy": "SPREAD"}
         self.workers = workers = [
-            EvaluatorActor.options(
-                num_cpus=sb["cpus_per_worker"], scheduling_strategy="SPREAD"
-            ).remote(
-                self.problem_ref,
-                sb.get("timeout_s"),
-                tuple(sb.get("preload") or ()),
-                tuple(sb.get("on_demand") or ()),
-            )
+            EvaluatorActor.options(**worker_options).remote(*worker_args)
             for _ in range(int(sb["workers"]))
         ]
-        self.pool = EvaluatorPool.remote(workers, ray.get(self.archive.evaluated_hashes.remote()))
+        # The pool and the literature checker hold run state: on the driver's node, which a
+        # run cannot lose anyway; islands and workers may die with theirs and are replaced.
+        self.pool = EvaluatorPool.options(scheduling_strategy=here).remote(
+            workers,
+            ray.get(self.archive.evaluated_hashes.remote()),
+            {"args": worker_args, "options": worker_options},
+        )
         self._lit_pending = None
         self._lit_next: int | None = None
         self._last_reset: dict[int, int] = {}
-        self.literature = LiteratureActor.remote(
+        self.literature = LiteratureActor.options(scheduling_strategy=here).remote(
             self.problem_ref,
             str(self.db_path),
             self.run_id,
@@ -504,6 +563,7 @@ class Evolution:
         llm = self.cfg["llm"]
         names = {m.get("api_key_env") for m in llm_models(llm)}
         keys = {k: os.environ[k] for k in names if k and os.environ.get(k)}
+        self._keys = keys
         if keys:
             ray.get([isl.set_keys.remote(keys) for isl in self.islands])
 
@@ -554,9 +614,10 @@ class Evolution:
             }
         )
 
-    def _restore(self, db: Database) -> None:
-        """Rebuild each island by replaying its history from the database in recorded order:
-        its own valid children, the migrants it accepted, and its evaluation count."""
+    def _restore(self, db: Database, only: int | None = None) -> None:
+        """Rebuild each island (or island `only`, whose actor died) by replaying its history
+        from the database in recorded order: its own valid children, the migrants it
+        accepted, and its evaluation count."""
         rows = db.programs(self.run_id, "status != 'rejected'", order="seq")
         progs = [p for p in rows if p["valid"]]
         by_id = {p["id"]: p for p in progs}
@@ -608,6 +669,9 @@ class Evolution:
                 events[isl].append((kind, {"members": [member(x, isl) for x in p["members"]]}))
             else:
                 events[isl].append((kind, None if p is None else member(p, isl)))
+        if only is not None:  # one island rebuilt mid-run: the run's own counts stand
+            ray.get(self.islands[only].restore.remote(events[only]))
+            return
         ray.get([isl.restore.remote(events[i]) for i, isl in enumerate(self.islands)])
         self.seed_member = member(seeds[0], 0)
         progs.sort(key=lambda p: (-p["fitness"], p["seq"]))
@@ -737,6 +801,12 @@ class Evolution:
             log.info("resumed run %s at %d evaluations", self.run_id, self.progress.evaluations)
         else:
             self._seed()
+        # What each island had recorded before this process heard from it (see _rebuild_island).
+        self._island_base = ray.get(
+            [self.archive.island_totals.remote(i) for i in range(len(self.islands))]
+        )
+        self._island_calls: Counter = Counter()
+        self._island_cost: Counter = Counter()
         b = cfg["budget"]
         self._max_iterations = int(b.get("max_iterations") or 5 * int(b["evaluations"]) + 50)
         per_island = int(cfg["search"]["in_flight_per_island"])
@@ -765,18 +835,26 @@ class Evolution:
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayActorError as exc:
-                        raise RunError(
-                            f"island {island}'s actor died ({type(exc).__name__}); everything counted is "
-                            f"in {self.db_path}: continue with `evolve run resume={self.run_dir}`"
-                        ) from exc
+                        log.warning(
+                            "island %d's actor died (%s); rebuilding it from the database",
+                            island,
+                            type(exc).__name__,
+                        )
+                        self._rebuild_island(island, pending)
+                        continue
                     except ray.exceptions.RayTaskError as exc:
                         # A bug on our side in one iteration: logged and shown, never fatal.
                         log.error("island %d: iteration failed: %s", island, exc)
                         result = {"island": island, "status": "error", "counted": False}
                     self._absorb(result)
                 if interval > 0 and self.progress.evaluations >= next_migration:
-                    self._migrate()
-                    self._record_grids()
+                    try:
+                        self._migrate()
+                        self._record_grids()
+                    except ray.exceptions.RayActorError:
+                        # An island died since its last report; it is rebuilt when its
+                        # iterations fail, and the next migration includes it again.
+                        log.warning("migration skipped: an island's actor died")
                     next_migration = self.progress.evaluations + interval
                 self._poll_literature()
                 if self.view is not None:
@@ -798,6 +876,12 @@ class Evolution:
                 self._record_grids()
             except Exception:  # a dead island: the database already holds every counted child
                 log.exception("could not record the final island state")
+            try:
+                replaced = ray.get(self.pool.replacements.remote())
+                if replaced:
+                    log.warning("%d evaluator workers died and were replaced", replaced)
+            except Exception:
+                log.exception("could not ask the evaluator pool for its replacements")
             try:
                 ray.get(self.archive.finish.remote(status))
             except Exception:
@@ -825,8 +909,42 @@ class Evolution:
             "island %d reset after %d evaluations without improvement", island, since_improvement
         )
 
+    def _rebuild_island(self, i: int, pending: dict[Any, int]) -> None:
+        """Island `i`'s actor died (with its node): start a new one and replay the island's
+        history from the database, as `resume=` does; the run goes on without it stopping."""
+        for ref in [r for r, k in pending.items() if k == i]:
+            del pending[ref]  # every iteration in flight there died with it
+        # An actor reported unavailable may yet answer: make sure it writes nothing more.
+        ray.kill(self.islands[i], no_restart=True)
+        p = self.progress
+        # Asked of the archive after the dead island's last writes: children it recorded whose
+        # replies died with it still count, so the budget holds exactly.
+        totals = ray.get(self.archive.island_totals.remote(i))
+        base = self._island_base[i]
+        counted = int(totals["counted"] - base["counted"] - p.island_evals[i])
+        calls = int(totals["llm_calls"] - base["llm_calls"] - self._island_calls[i])
+        cost = totals["cost_usd"] - base["cost_usd"] - self._island_cost[i]
+        p.evaluations += counted
+        p.island_evals[i] += counted
+        p.iterations += calls
+        p.llm_calls += calls
+        p.cost_usd += cost
+        self._island_calls[i] += calls
+        self._island_cost[i] += cost
+        self.islands[i] = IslandActor.options(scheduling_strategy="SPREAD").remote(
+            i, self.problem_ref, self.cfg, self.pool, self.archive
+        )
+        if self._keys:
+            ray.get(self.islands[i].set_keys.remote(self._keys))
+        self._restore(Database(self.db_path, readonly=True), only=i)
+        p.island_rebuilds += 1
+        log.warning("island %d rebuilt from the database (%d children recovered)", i, counted)
+
     def _absorb(self, r: dict[str, Any]) -> None:
         p = self.progress
+        if r.get("island") is not None:
+            self._island_calls[r["island"]] += 1
+            self._island_cost[r["island"]] += float(r.get("cost_usd") or 0.0)
         p.iterations += 1
         p.llm_calls += 1
         p.llm_errors += int(r.get("llm_error", False))

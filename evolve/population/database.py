@@ -396,6 +396,20 @@ class Database:
         ).fetchall()
         return {s: n for s, n in rows}
 
+    def island_totals(self, run_id: str, island: int) -> dict[str, float]:
+        """One island's recorded work: counted children, LLM calls and their cost."""
+        counted = self.db.execute(
+            "SELECT COUNT(*) FROM programs WHERE run_id = ? AND island = ? "
+            "AND status != 'rejected' AND mode != 'migrant'",
+            [run_id, island],
+        ).fetchone()[0]
+        calls, cost = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM llm_calls "
+            "WHERE run_id = ? AND island = ?",
+            [run_id, island],
+        ).fetchone()
+        return {"counted": counted, "llm_calls": calls, "cost_usd": float(cost)}
+
     def evaluations_by_node(self, run_id: str) -> list[dict[str, Any]]:
         """Counted evaluations per Ray node (node None: not recorded), most first."""
         if "node" not in self.db["programs"].columns_dict:  # a file older than the column

@@ -1,0 +1,113 @@
+"""Losing a worker node in the middle of a run does not stop it: dead evaluator workers are
+replaced, dead islands rebuilt from the database, and the run completes its budget with every
+counted child recorded. On a real 2-node Ray cluster on this machine."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cluster_helpers import REPO, clean_env, start_cluster, stop_cluster
+
+pytestmark = pytest.mark.slow
+
+BUDGET = 40
+
+
+@pytest.fixture
+def cluster():
+    c = start_cluster(2, 2)
+    yield c
+    stop_cluster(c)
+
+
+def _rows(db_path: Path, sql: str, params=()) -> list[tuple]:
+    if not db_path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute(sql, params).fetchall()
+    except sqlite3.OperationalError:  # the archive has not made the tables yet
+        return []
+
+
+def test_run_survives_losing_a_worker_node(cluster, tmp_path):
+    worker_node = cluster.nodes[1]
+    log = (tmp_path / "out.txt").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evolve.cli", "run", f"cluster.address={cluster.address}"]
+        + [f"runs_dir={tmp_path}", f"budget.evaluations={BUDGET}", "search.islands=2"]
+        + ["sandbox.workers=2", "sandbox.cpus_per_worker=2", "search.migration_interval=10"]
+        + ["report.live=false", "literature.enabled=false"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=clean_env(),
+        cwd=REPO,
+    )
+    try:
+        # Remove the worker node once it has done some of the work, well before the end.
+        deadline = time.monotonic() + 240
+        db_path = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            found = list(tmp_path.glob("erdos-min_overlap/*/evolve.db"))
+            db_path = found[0] if found else None
+            if db_path:
+                on_worker = _rows(
+                    db_path, "SELECT COUNT(*) FROM programs WHERE node = ?", [worker_node]
+                )
+                counted = _rows(db_path, "SELECT evaluations FROM runs")
+                if on_worker and on_worker[0][0] >= 3 and counted and counted[0][0] >= 8:
+                    break
+            time.sleep(0.5)
+        assert proc.poll() is None, "the run ended before the node could be removed"
+        assert db_path is not None
+        removed_at = time.time()
+        assert cluster.remove_worker(0) == worker_node
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    out = (tmp_path / "out.txt").read_text()
+    assert proc.returncode == 0, out
+    status, evaluations = _rows(db_path, "SELECT status, evaluations FROM runs")[0]
+    counted = _rows(db_path, "SELECT COUNT(*) FROM programs WHERE status != 'rejected'")[0][0]
+    assert (status, evaluations, counted) == ("completed", BUDGET, BUDGET)
+    before = dict(
+        _rows(
+            db_path,
+            "SELECT node, COUNT(*) FROM programs WHERE created_at < ? GROUP BY node",
+            [removed_at],
+        )
+    )
+    after = dict(
+        _rows(
+            db_path,
+            "SELECT node, COUNT(*) FROM programs WHERE created_at > ? "
+            "AND status != 'rejected' GROUP BY node",
+            [removed_at + 1.0],
+        )
+    )
+    assert before.get(worker_node, 0) >= 3
+    assert after and worker_node not in after, "work went on, on the nodes left"
+    # Every child from an LLM call names its call: tokens and cost are recorded with it.
+    orphans = _rows(
+        db_path,
+        "SELECT COUNT(*) FROM programs WHERE mode NOT IN ('seed', 'migrant') "
+        "AND llm_call_id NOT IN (SELECT id FROM llm_calls)",
+    )[0][0]
+    assert orphans == 0
+    # The worker on the lost node was found dead and replaced (its child scored elsewhere,
+    # or recorded as lost with its reason); islands that lived there were rebuilt.
+    run_log = next(tmp_path.glob("erdos-min_overlap/*/run.log")).read_text()
+    assert "evaluator workers died and were replaced" in run_log, run_log
+    for reason in _rows(db_path, "SELECT reason FROM programs WHERE status = 'lost'"):
+        assert "evaluator workers died" in reason[0]
+    for line in run_log.splitlines():
+        if "actor died" in line and "island" in line:
+            island = line.split("island ")[1].split("'")[0]
+            assert f"island {island} rebuilt from the database" in run_log
