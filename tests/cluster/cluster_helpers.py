@@ -92,3 +92,26 @@ def evolve(*args: str, env: dict[str, str] | None = None, timeout: float = 240, 
         env=env or clean_env(),
         cwd=cwd or REPO,
     )
+
+
+def actor_nodes(address: str) -> list[tuple[str, str, str]]:
+    """(class name, node id, state) of every actor the cluster has known, dead ones included,
+    asked from a fresh driver process (this one may hold the session's own Ray)."""
+    code = (
+        "import json, sys, ray; from ray._private import state\n"
+        "ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False)\n"
+        "rows = [[a['ActorClassName'], a['Address']['NodeID'], a['State']]"
+        " for a in state.actors().values()]\n"
+        "print('ACTORS ' + json.dumps(rows))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, address],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(),
+    )
+    assert r.returncode == 0, r.stderr
+    # Ray prints its own notices to stdout too (a node's lagging heartbeats, ...).
+    (line,) = [ln for ln in r.stdout.splitlines() if ln.startswith("ACTORS ")]
+    return [tuple(row) for row in json.loads(line.removeprefix("ACTORS "))]

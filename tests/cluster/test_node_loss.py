@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster_helpers import REPO, clean_env, start_cluster, stop_cluster
+from cluster_helpers import REPO, actor_nodes, clean_env, start_cluster, stop_cluster
 
 pytestmark = pytest.mark.slow
 
-BUDGET = 40
+BUDGET = 60
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_run_survives_losing_a_worker_node(cluster, tmp_path):
     log = (tmp_path / "out.txt").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "evolve.cli", "run", f"cluster.address={cluster.address}"]
-        + [f"runs_dir={tmp_path}", f"budget.evaluations={BUDGET}", "search.islands=2"]
+        + [f"runs_dir={tmp_path}", f"budget.evaluations={BUDGET}", "search.islands=3"]
         + ["sandbox.workers=2", "sandbox.cpus_per_worker=2", "search.migration_interval=10"]
         + ["report.live=false", "literature.enabled=false"],
         stdout=log,
@@ -60,7 +60,7 @@ def test_run_survives_losing_a_worker_node(cluster, tmp_path):
                     db_path, "SELECT COUNT(*) FROM programs WHERE node = ?", [worker_node]
                 )
                 counted = _rows(db_path, "SELECT evaluations FROM runs")
-                if on_worker and on_worker[0][0] >= 3 and counted and counted[0][0] >= 8:
+                if on_worker and on_worker[0][0] >= 2 and counted and counted[0][0] >= 8:
                     break
             time.sleep(0.5)
         assert proc.poll() is None, "the run ended before the node could be removed"
@@ -92,7 +92,7 @@ def test_run_survives_losing_a_worker_node(cluster, tmp_path):
             [removed_at + 1.0],
         )
     )
-    assert before.get(worker_node, 0) >= 3
+    assert before.get(worker_node, 0) >= 2
     assert after and worker_node not in after, "work went on, on the nodes left"
     # Every child from an LLM call names its call: tokens and cost are recorded with it.
     orphans = _rows(
@@ -107,7 +107,10 @@ def test_run_survives_losing_a_worker_node(cluster, tmp_path):
     assert "evaluator workers died and were replaced" in run_log, run_log
     for reason in _rows(db_path, "SELECT reason FROM programs WHERE status = 'lost'"):
         assert "evaluator workers died" in reason[0]
-    for line in run_log.splitlines():
-        if "actor died" in line and "island" in line:
-            island = line.split("island ")[1].split("'")[0]
-            assert f"island {island} rebuilt from the database" in run_log
+    placed = actor_nodes(cluster.address)
+    on_worker = [cls for cls, node, _ in placed if node == worker_node]
+    assert any("EvaluatorActor" in c for c in on_worker), placed
+    # Ray's SPREAD puts islands on both nodes most of the time, not always: an island that
+    # lived on the lost node must have been rebuilt, and only such an island.
+    died_there = sum("IslandActor" in c for c in on_worker)
+    assert run_log.count("rebuilt from the database") == died_there, run_log
