@@ -110,11 +110,12 @@ def pack_folder(folder: Path) -> dict[str, bytes]:
 
 def unpack_folder(files: dict[str, bytes], name: str) -> Path:
     """Write shipped problem files once per node (keyed by their content) and return the folder."""
-    digest = hashlib.sha256()
+    name = name or "problem"
+    digest = hashlib.sha256(name.encode() + b"\0")
     for rel in sorted(files):
         digest.update(rel.encode() + b"\0" + files[rel] + b"\0")
     home = Path(tempfile.gettempdir()) / "evolve-problems" / digest.hexdigest()[:20]
-    folder = home / (name or "problem")
+    folder = home / name
     if (home / ".complete").exists():
         return folder
     home.mkdir(parents=True, exist_ok=True)

@@ -190,6 +190,7 @@ class EvaluatorPool:
             except ray.exceptions.RayActorError as exc:
                 # The worker died (its node was lost): it never goes back to the free queue.
                 log.warning("evaluator worker lost (%s); replacing it", type(exc).__name__)
+                ray.kill(worker)  # one only unavailable for now must not hold its CPUs
                 self._replace()
                 continue
             except BaseException:
@@ -520,6 +521,7 @@ class Evolution:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self._here = here
         self.archive = ArchiveActor.options(scheduling_strategy=here).remote(
             str(self.db_path), self.run_id
         )
@@ -931,7 +933,9 @@ class Evolution:
         p.cost_usd += cost
         self._island_calls[i] += calls
         self._island_cost[i] += cost
-        self.islands[i] = IslandActor.options(scheduling_strategy="SPREAD").remote(
+        # On the driver's node: Ray may not yet know the dead node is gone (an actor is
+        # unavailable before its node is declared dead), and a run never outlives this node.
+        self.islands[i] = IslandActor.options(scheduling_strategy=self._here).remote(
             i, self.problem_ref, self.cfg, self.pool, self.archive
         )
         if self._keys:

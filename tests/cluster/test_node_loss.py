@@ -4,6 +4,7 @@ counted child recorded. On a real 2-node Ray cluster on this machine."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,12 @@ from cluster_helpers import REPO, actor_nodes, clean_env, start_cluster, stop_cl
 pytestmark = pytest.mark.slow
 
 BUDGET = 60
+# Each evaluation of the test's problem takes this long, so the run outlasts the removal.
+EVAL_SLEEP_S = 0.25
+ISLANDS = 3
+# Iterations the driver keeps in flight (islands x 2 x in_flight_per_island): children
+# recorded after the node's removal may have been evaluated there before it, up to this many.
+IN_FLIGHT = ISLANDS * 2 * 2
 
 
 @pytest.fixture
@@ -35,12 +42,35 @@ def _rows(db_path: Path, sql: str, params=()) -> list[tuple]:
         return []
 
 
+def _slow_problem(tmp_path: Path) -> Path:
+    """min_overlap as a plug-in folder (installed nowhere: its files travel with the run)
+    whose trusted evaluator takes EVAL_SLEEP_S per child."""
+    folder = tmp_path / "slow_overlap"
+    shutil.copytree(REPO / "problems" / "erdos" / "min_overlap", folder)
+    with (folder / "evaluator.py").open("a") as f:
+        # functools.wraps: whoever reads evaluate's signature sees the original one.
+        f.write(
+            "\n\nimport functools as _functools\n\n_unslowed = evaluate\n\n\n"
+            "@_functools.wraps(_unslowed)\ndef evaluate(*args, **kwargs):\n"
+            f"    import time\n\n    time.sleep({EVAL_SLEEP_S})\n"
+            "    return _unslowed(*args, **kwargs)\n"
+        )
+    return folder
+
+
 def test_run_survives_losing_a_worker_node(cluster, tmp_path):
     worker_node = cluster.nodes[1]
+    problem = _slow_problem(tmp_path)
+    runs = tmp_path / "runs"
     log = (tmp_path / "out.txt").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "evolve.cli", "run", f"cluster.address={cluster.address}"]
-        + [f"runs_dir={tmp_path}", f"budget.evaluations={BUDGET}", "search.islands=3"]
+        + [
+            f"problem.name={problem}",
+            f"runs_dir={runs}",
+            f"budget.evaluations={BUDGET}",
+            f"search.islands={ISLANDS}",
+        ]
         + ["sandbox.workers=2", "sandbox.cpus_per_worker=2", "search.migration_interval=10"]
         + ["report.live=false", "literature.enabled=false"],
         stdout=log,
@@ -53,19 +83,20 @@ def test_run_survives_losing_a_worker_node(cluster, tmp_path):
         deadline = time.monotonic() + 240
         db_path = None
         while time.monotonic() < deadline and proc.poll() is None:
-            found = list(tmp_path.glob("erdos-min_overlap/*/evolve.db"))
+            found = list(runs.glob("*/*/evolve.db"))
             db_path = found[0] if found else None
             if db_path:
                 on_worker = _rows(
                     db_path, "SELECT COUNT(*) FROM programs WHERE node = ?", [worker_node]
                 )
                 counted = _rows(db_path, "SELECT evaluations FROM runs")
-                if on_worker and on_worker[0][0] >= 2 and counted and counted[0][0] >= 8:
+                n = counted[0][0] if counted else 0
+                if (on_worker and on_worker[0][0] >= 1 and n >= 5) or n >= 20:
                     break
             time.sleep(0.5)
         assert proc.poll() is None, "the run ended before the node could be removed"
         assert db_path is not None
-        removed_at = time.time()
+        last_seq = _rows(db_path, "SELECT COALESCE(MAX(seq), 0) FROM programs")[0][0]
         assert cluster.remove_worker(0) == worker_node
         proc.wait(timeout=300)
     finally:
@@ -73,26 +104,27 @@ def test_run_survives_losing_a_worker_node(cluster, tmp_path):
             proc.kill()
         log.close()
     out = (tmp_path / "out.txt").read_text()
-    assert proc.returncode == 0, out
+    assert proc.returncode == 0, out[-4000:]
     status, evaluations = _rows(db_path, "SELECT status, evaluations FROM runs")[0]
     counted = _rows(db_path, "SELECT COUNT(*) FROM programs WHERE status != 'rejected'")[0][0]
     assert (status, evaluations, counted) == ("completed", BUDGET, BUDGET)
+    assert last_seq + IN_FLIGHT < BUDGET, "the node was removed well before the end"
     before = dict(
         _rows(
             db_path,
-            "SELECT node, COUNT(*) FROM programs WHERE created_at < ? GROUP BY node",
-            [removed_at],
+            "SELECT node, COUNT(*) FROM programs WHERE seq <= ? GROUP BY node",
+            [last_seq],
         )
     )
     after = dict(
         _rows(
             db_path,
-            "SELECT node, COUNT(*) FROM programs WHERE created_at > ? "
+            "SELECT node, COUNT(*) FROM programs WHERE seq > ? "
             "AND status != 'rejected' GROUP BY node",
-            [removed_at + 1.0],
+            [last_seq + IN_FLIGHT],
         )
     )
-    assert before.get(worker_node, 0) >= 2
+    assert before.get(worker_node, 0) >= 1
     assert after and worker_node not in after, "work went on, on the nodes left"
     # Every child from an LLM call names its call: tokens and cost are recorded with it.
     orphans = _rows(
@@ -103,7 +135,7 @@ def test_run_survives_losing_a_worker_node(cluster, tmp_path):
     assert orphans == 0
     # The worker on the lost node was found dead and replaced (its child scored elsewhere,
     # or recorded as lost with its reason); islands that lived there were rebuilt.
-    run_log = next(tmp_path.glob("erdos-min_overlap/*/run.log")).read_text()
+    run_log = next(runs.glob("*/*/run.log")).read_text()
     assert "evaluator workers died and were replaced" in run_log, run_log
     for reason in _rows(db_path, "SELECT reason FROM programs WHERE status = 'lost'"):
         assert "evaluator workers died" in reason[0]

@@ -12,6 +12,7 @@ import pytest
 from evolve.cluster import (
     MAX_SHIPPED_BYTES,
     load_problem_ref,
+    pack_folder,
     problem_ref,
     ray_init_kwargs,
 )
@@ -79,3 +80,11 @@ def test_cluster_ray_joins_the_cluster_this_machine_belongs_to():
     )
     assert r.returncode == 0, r.stderr
     assert "cluster:\n  address: auto" in r.stdout
+
+
+def test_same_files_under_two_names_unpack_to_two_folders(tmp_path):
+    ref = problem_ref(load_problem("erdos/min_overlap"))
+    files = pack_folder(MIN_OVERLAP)
+    a = load_problem_ref({**ref, "files": files, "path": str(tmp_path / "a_name")})
+    b = load_problem_ref({**ref, "files": files, "path": str(tmp_path / "b_name")})
+    assert (a.path.name, b.path.name) == ("a_name", "b_name")
