@@ -2,7 +2,8 @@
 
 Run: python bench/evaluators.py [--repeat N]. For every problem it prints the kernel alone and
 the whole evaluate() (spec-checked outputs in, Evaluation out), numba against numpy, as the
-median of N timed calls after one warm-up call. Compile cost is printed once per kernel: the
+median of N timed calls after one warm-up call. For the online problems (bin packing) it also
+prints the cost of playing one instance through the online channel, per item. Compile cost is printed once per kernel: the
 first call in this process (a load from numba's on-disk cache when warm) and a cold compile of
 the same Python function with the cache off.
 """
@@ -10,8 +11,11 @@ the same Python function with the cache off.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from evolve.evaluators.online import play_in_process
 from evolve.problem import load_problem
 
 ROOT = Path(__file__).resolve().parents[1] / "problems"
@@ -81,6 +86,16 @@ def cases() -> list[tuple[str, str, dict, dict, str, tuple]]:
     c32 = np.array(
         construction("packing/circles/constructions/alphaevolve2025_n32.json")["circles"]
     )
+    jobshop = load_problem("scheduling/jobshop").evaluator_module
+    machines, durations = jobshop.instance("ta71")  # 100 jobs x 20 machines
+    seq: list[list[int]] = [[] for _ in range(machines.shape[1])]
+    nxt = [0] * machines.shape[0]
+    for j in rng.permutation(np.repeat(np.arange(machines.shape[0]), machines.shape[1])):
+        seq[machines[j, nxt[j]]].append(int(j))  # operations in a random topological order
+        nxt[j] += 1
+    order = np.array(seq, dtype=np.int64)
+    times = load_problem("scheduling/flowshop").evaluator_module.instance("ta111")  # 500 x 20
+    perm = rng.permutation(times.shape[1]).astype(np.int64)
     mo = ("max_overlap", "max_overlap_numpy")
     return [
         (
@@ -147,6 +162,22 @@ def cases() -> list[tuple[str, str, dict, dict, str, tuple]]:
             ("packing_scan", "packing_scan_numpy"),
             (c32[:, :2].copy(), c32[:, 2].copy()),
         ),
+        (
+            "jobshop, ta71 (100 x 20), random order",
+            "scheduling/jobshop",
+            {"instance": "ta71"},
+            {"order": order},
+            ("decode", "decode_reference"),
+            (order, machines, durations),
+        ),
+        (
+            "flowshop, ta111 (500 x 20), random order",
+            "scheduling/flowshop",
+            {"instance": "ta111"},
+            {"permutation": perm},
+            ("makespan", "makespan_reference"),
+            (perm, times),
+        ),
     ]
 
 
@@ -178,6 +209,54 @@ def main() -> None:
         print(f"{label:46s} {'kernel':9s} {fmt(t_k_nb)} {fmt(t_k_np)} {t_k_np / t_k_nb:11.1f}x")
         print(f"{'':46s} {'evaluate':9s} {fmt(t_e_nb)} {fmt(t_e_np)} {t_e_np / t_e_nb:11.1f}x")
         print(f"{'':46s} {'verify':9s} {fmt(t_v)}   (exact, score {a.score:.10g})")
+    bench_binpacking(args.repeat)
+
+
+def _import(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_binpacking(repeat: int) -> None:
+    """Online bin packing: the per-instance scorer (numba vs numpy) on best fit's packing of
+    each test instance size, and the online play itself, which is what an evaluation costs."""
+    folder = ROOT / "scheduling/binpacking_online"
+    digest = hashlib.sha1((folder / "evaluator.py").read_bytes()).hexdigest()[:12]
+    ev = _import(folder / "evaluator.py", f"_evolve_problem_{digest}_evaluator")
+    harness = _import(folder / "harness.py", "_binpacking_harness")
+    sources = {
+        "or1 u120_00": {"file": "data/binpack1.txt", "reader": "orlib"},
+        "or4 u1000_00": {"file": "data/binpack4.txt", "reader": "orlib"},
+        "weibull5k test_0": {"file": "data/weibull5k/test_0.txt", "reader": "funsearch"},
+    }
+    program = {"priority": lambda item, bins: -(bins - item)}
+    for label, source in sources.items():
+        inst = ev.load_instances(source, {}, folder)[0]
+        t0 = time.perf_counter()
+        outputs = play_in_process(ev.online_session(inst, {}), harness.run, program)
+        per_item = (time.perf_counter() - t0) / inst["sizes"].size
+        kargs = (outputs["assignment"], inst["sizes"], float(inst["capacity"]))
+        if label.startswith("or1"):
+            first, cold = first_call_and_cold_compile(ev.packing_scan, *kargs)
+            print(
+                f"  compile binpacking_online.packing_scan: first call {fmt(first).strip()}, "
+                f"cold compile {fmt(cold).strip()}"
+            )
+        a, b = ev.evaluate(outputs, {}, inst), ev.score_numpy(outputs, {}, inst)
+        assert a.valid and b.valid and a.score == b.score, (label, a, b)
+        t_k_nb = timed(lambda a=kargs: ev.packing_scan(*a), repeat)
+        t_k_np = timed(lambda a=kargs: ev.packing_scan_numpy(*a), repeat)
+        t_e_nb = timed(lambda o=outputs, i=inst: ev.evaluate(o, {}, i), repeat)
+        t_e_np = timed(lambda o=outputs, i=inst: ev.score_numpy(o, {}, i), repeat)
+        t_v = timed(lambda o=outputs, i=inst: ev.verify(o, {}, i), max(1, repeat // 7))
+        name = f"binpacking, {label}, best fit"
+        print(f"{name:46s} {'kernel':9s} {fmt(t_k_nb)} {fmt(t_k_np)} {t_k_np / t_k_nb:11.1f}x")
+        print(f"{'':46s} {'evaluate':9s} {fmt(t_e_nb)} {fmt(t_e_np)} {t_e_np / t_e_nb:11.1f}x")
+        print(f"{'':46s} {'verify':9s} {fmt(t_v)}   (exact, score {a.score:.10g})")
+        print(f"{'':46s} {'play':9s} {fmt(per_item)} per item, in-process socket pair")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ def main() -> None:
     for title, kwargs, code in setups:
         print(f"\n--- {title} ---")
         measure(problem, kwargs, code, base, args.n)
+    layer_costs(args.n)
     load = os.getloadavg()[0]
     print(
         f"\nload average during the run: {load:.2f} (other work on the machine inflates the times)"
@@ -106,6 +107,60 @@ def measure(problem, kwargs: dict, code: str, base: float, n: int) -> None:
             t.join()
         rate = sum(counts) / (time.perf_counter() - t0)
         print(f"2 workers:             {rate:8.1f} evaluations/s ({os.cpu_count()} cores)")
+
+
+def _in_fork(fn, n: int) -> float:
+    """Median seconds `fn` takes in a freshly forked process (as each sandbox child runs it)."""
+    times = []
+    for _ in range(n):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            t0 = time.perf_counter()
+            fn()
+            os.write(w, repr(time.perf_counter() - t0).encode())
+            os._exit(0)
+        os.close(w)
+        times.append(float(os.read(r, 64)))
+        os.close(r)
+        os.waitpid(pid, 0)
+    return statistics.median(times)
+
+
+def layer_costs(n: int) -> None:
+    """What two layers cost each child on top of the rest: the seccomp filter, and Landlock
+    with the read rules that hide installed packages (one rule per visible folder)."""
+    from evolve.paths import PACKAGE_DIR, problems_dir
+    from evolve.sandbox import _isolation, _seccomp
+
+    print("\n--- per-child cost of two layers (in a forked process, as in a child) ---")
+    t0 = time.perf_counter()
+    program = _seccomp.build()
+    built = time.perf_counter() - t0
+    loaded = _in_fork(lambda: _seccomp.load(program), n)
+    print(
+        f"seccomp filter: {len(program) // 8} BPF instructions, written once per server in "
+        f"{built * 1e3:.2f} ms; loading it: median {loaded * 1e6:.0f} us per child"
+    )
+    abi = _isolation.landlock_abi()
+    if not abi:
+        print("Landlock: not available here")
+        return
+    import sys
+
+    import numba  # noqa: F401 - so its packages count among the exposed ones
+
+    exposed = _isolation.package_paths(list(sys.modules.values()))
+    reads = _isolation.read_paths_for_interpreter(exposed, [str(PACKAGE_DIR), str(problems_dir())])
+    rules = _isolation.read_rules(reads)  # as the server prepares them, once
+    with_rules = _in_fork(lambda: _isolation.landlock_restrict(rules, ["/tmp"], abi), n)
+    roots = _isolation.interpreter_roots()  # the installation as a whole, packages included
+    coarse = _in_fork(lambda: _isolation.landlock_restrict(roots, ["/tmp"], abi), n)
+    print(
+        f"Landlock with {len(rules)} read rules (installed packages hidden): median "
+        f"{with_rules * 1e6:.0f} us per child; with {len(roots)} (the whole installation "
+        f"readable): {coarse * 1e6:.0f} us"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The `evolve` command: run / eval / score / problems / show / literature.
+"""The `evolve` command: run / eval / score / problems / show / report / plot / export / literature.
 
 `evolve run` is a Hydra app (overrides, `-m` sweeps, `--cfg job`); the other subcommands are
 plain argparse and mirror the Python API (`load_problem`, `Problem.evaluate`, `Problem.score`).
@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -143,6 +144,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     problem = load_problem(args.problem, _params(args.param))
     outputs = _load_outputs(Path(args.outputs))
+    if problem.heuristic:
+        ev = problem.score(outputs, _instance(problem, args.instance))
+        _print_evaluation(ev, args.json)
+        return 0
     ev = problem.score(outputs)
     extra = {}
     if ev.valid:
@@ -153,11 +158,69 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instance(problem, ref: str | None) -> dict[str, Any]:
+    """A heuristic problem's instance named SET/NAME (e.g. test/u200)."""
+    sets = [s for s in ("train", "validation", "test") if problem.instance_sets.get(s)]
+    names = [f"{s}/{inst.get('name')}" for s in sets for _, inst in problem.instances(s)]
+    if ref is None:
+        shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+        raise UsageError(
+            f"{problem.name} is a heuristic problem: say which instance with --instance ({shown})"
+        )
+    set_name, _, name = ref.partition("/")
+    for _, inst in problem.instances(set_name) if set_name in sets else []:
+        if str(inst.get("name")) == name:
+            return inst
+    raise UsageError(
+        f"{problem.name} has no instance {ref!r}; its instances: {', '.join(names[:30])}"
+    )
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from evolve.report.show import show_run
 
     show_run(Path(args.run), console, top=args.top)
     return 0
+
+
+def _is_one_run(path: Path) -> bool:
+    return path.is_file() or (path / "evolve.db").exists()
+
+
+def cmd_report_html(args: argparse.Namespace, root: Path) -> int:
+    from evolve.report.html import write_run_report
+    from evolve.report.site import write_site
+
+    if args.watch is not None and args.watch <= 0:
+        raise UsageError("--watch takes a positive number of seconds between rewrites")
+    if not _is_one_run(root):
+        if args.watch is not None:
+            raise UsageError("--watch follows one run: give a run folder, not a folder of runs")
+        out = Path(args.output) if args.output else root / "site"
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"-o {out}: a site is a folder of pages; give a folder")
+        done = write_site(root, out, args.problem)
+        console.print(
+            f"wrote {done['runs']} run pages and {done['problems']} problem pages; "
+            f"open {out / 'index.html'}",
+            highlight=False,
+        )
+        for bad in done["unreadable"]:
+            err_console.print(f"skipped {bad}", highlight=False)
+        return 0
+    out = Path(args.output) if args.output else None
+    if out is not None and out.is_dir():
+        out = out / "report.html"
+    while True:
+        path, data = write_run_report(root, out, refresh_s=args.watch)
+        running = data.run.get("status") == "running"
+        console.print(
+            f"wrote {path} ({data.evaluations} evaluations, run {data.run.get('status')})",
+            highlight=False,
+        )
+        if args.watch is None or not running:
+            return 0
+        time.sleep(args.watch)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -168,6 +231,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     root = Path(args.runs)
     if not root.exists():
         raise UsageError(f"no such folder or file: {root}")
+    if args.format == "html":
+        return cmd_report_html(args, root)
+    if args.watch is not None:
+        raise UsageError("--watch rewrites an HTML report: add --format html")
     rows = leaderboard(root, args.problem)
     if not rows:
         raise UsageError(f"no run databases (evolve.db) under {root}")
@@ -185,6 +252,51 @@ def cmd_report(args: argparse.Namespace) -> int:
         console.print(f"wrote {len(rows)} rows to {args.output}")
     else:
         print(text, end="")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from evolve.report.leaderboard import find_runs
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise UsageError(f"-o {out}: name a .png, .pdf or .svg file")
+    from evolve.report.charts import paper_figure
+    from evolve.report.run_data import RunData, seed_groups
+
+    runs = []
+    for arg in args.runs:
+        root = Path(arg)
+        if not root.exists():
+            raise UsageError(f"no such folder or file: {root}")
+        dbs = find_runs(root)
+        if not dbs:
+            raise UsageError(f"no run database (evolve.db) under {root}")
+        runs += [RunData.load(db) for db in dbs]
+    problems = sorted({r.problem for r in runs})
+    if len(problems) > 1:
+        raise UsageError(
+            f"these runs are of {len(problems)} problems ({', '.join(problems)}); plot one at a time"
+        )
+    fig = paper_figure(seed_groups(runs))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=args.dpi, bbox_inches="tight")
+    console.print(f"wrote {out} ({len(runs)} runs)", highlight=False)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from evolve.report.export import write_jsonl
+
+    run = Path(args.run)
+    if not run.exists():
+        raise UsageError(f"no such folder or file: {run}")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            n = write_jsonl(run, fh)
+        console.print(f"wrote {n} programs to {args.output}", highlight=False)
+    else:
+        write_jsonl(run, sys.stdout)
     return 0
 
 
@@ -356,7 +468,7 @@ def _run_job_inner(cfg) -> None:
         from evolve.population.database import Database
 
         db = Database(run_dir / "evolve.db", readonly=True)
-        best = db.best(evo.run_id, 1)
+        best = db.best_by(evo.run_id, evo.problem.selection_metric, evo.problem.direction)
         if best:
             best_file = run_dir / "best_program.py"
             best_file.write_text(best[0]["code"])
@@ -459,9 +571,27 @@ def _one_line_hydra_error(exc: Exception) -> str:
         head, _, tail = text.partition("(to add a new key use")
         key = tail.split()[0] if tail.split() else ""
         return f"{head.strip()} — no such setting; check the spelling (`evolve run --cfg job` lists every key){'' if not key else ''}"
+    missing = re.search(r"Could not find 'problem/([^']+)'", text)
+    if missing:
+        # Hydra lists only the top level of a nested group ("custom"): name the problems.
+        return _unknown_problem(missing.group(1))
     if "Could not find" in text or "Could not load" in text:
         return text + " (`evolve run --help` lists the available options of each group)"
     return text
+
+
+def _unknown_problem(name: str) -> str:
+    import difflib
+
+    from evolve.problem import list_problems
+
+    known = [n for n, _ in list_problems()]
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    return (
+        f"unknown problem {name!r}{hint}; the problems are {', '.join(known)} "
+        "(or problem=custom problem.name=/path/to/a/problem_folder)"
+    )
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -495,6 +625,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="problem parameter, e.g. n=32"
     )
+    p.add_argument(
+        "--instance",
+        metavar="SET/NAME",
+        help="heuristic problems: the instance the outputs are for, e.g. test/u200",
+    )
     p.set_defaults(func=cmd_score)
     p = sub.add_parser("problems", help="list the problems")
     p.set_defaults(func=cmd_problems)
@@ -519,15 +654,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a problem folder, built-in name or plug-in name")
     p.set_defaults(func=cmd_check_problem)
     p = sub.add_parser(
-        "report", help="leaderboard of the runs under a folder (table, md, csv, json)"
+        "report",
+        help="leaderboard of the runs under a folder (table, md, csv, json), or an HTML report",
     )
     p.add_argument(
         "runs", nargs="?", default="runs", help="a folder of runs, a run folder or an evolve.db"
     )
-    p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table")
+    p.add_argument(
+        "--format",
+        choices=("table", "md", "csv", "json", "html"),
+        default="table",
+        help="html: one run's self-contained report (default RUN/report.html), or for a folder "
+        "of runs a site of pages (default FOLDER/site/)",
+    )
     p.add_argument("--problem", default=None, help="only runs of this problem")
     p.add_argument("--output", "-o", default=None, help="write to this file instead of the console")
+    p.add_argument(
+        "--watch",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --format html: rewrite the report every SECONDS while the run is going",
+    )
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("plot", help="the best-so-far figure of runs (seeds grouped), for a paper")
+    p.add_argument("runs", nargs="+", help="run folders, evolve.db files or folders of runs")
+    p.add_argument("--output", "-o", required=True, help="the figure: .png, .pdf or .svg")
+    p.add_argument("--dpi", type=int, default=200, help="resolution of a .png")
+    p.set_defaults(func=cmd_plot)
+    p = sub.add_parser("export", help="every program of a run, one JSON line each")
+    p.add_argument("run", help="run folder (or its evolve.db)")
+    p.add_argument("--format", choices=("jsonl",), default="jsonl")
+    p.add_argument("--output", "-o", default=None, help="write to this file (default: stdout)")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser(
         "doctor", help="what this machine gives a run: sandbox layers (and fixes), keys, versions"
     )

@@ -38,8 +38,12 @@ def ray_init_kwargs(cluster: dict[str, Any]) -> dict[str, Any]:
     if address:
         # Joining: the cluster's nodes already fixed their CPUs and object store.
         kwargs["address"] = address
-    elif cluster.get("num_cpus"):
-        kwargs["num_cpus"] = int(cluster["num_cpus"])
+    else:
+        # A Ray of this run's own: ray.init() alone would silently join any cluster that
+        # `ray start` left running on this machine; joining is what cluster.address is for.
+        kwargs["address"] = "local"
+        if cluster.get("num_cpus"):
+            kwargs["num_cpus"] = int(cluster["num_cpus"])
     return kwargs
 
 

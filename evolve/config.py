@@ -54,6 +54,45 @@ class LLMConfig:
 
 
 @dataclass
+class NoveltyConfig:
+    """The novelty filter (evolve/population/novelty.py): a child too similar to a program
+    its island holds is rejected before it runs, recorded with the neighbour."""
+
+    enabled: bool = False
+    # Cosine similarity to the nearest program at or above which a child is rejected. The
+    # offline embedding reads constants to two significant digits, so 0.9995 rejects programs
+    # that differ only by constants nudged below that; for an LLM embedding ~0.95 is usual.
+    threshold: float = 0.9995
+    model: str | None = None  # a litellm embedding model; None: the offline token embedding
+    api_base: str | None = None  # for `model` on a local or compatible server
+    api_key_env: str | None = None  # the environment variable holding `model`'s API key
+
+
+@dataclass
+class JudgeConfig:
+    """A second model that checks each child before it runs (evolve/mutation/judge.py)."""
+
+    enabled: bool = False
+    # Any litellm model; a cheap one (e.g. openai/gpt-4.1-nano) for real runs. The default is
+    # the offline judge, which rejects only edits that cannot change what the program computes.
+    model: str = "evolve-local/judge"
+    threshold: float = 0.1  # a child whose predicted chance of improving is below this is not run
+    audit: float = 0.0  # share of rejected children run anyway (not kept) to measure the judge
+    api_base: str | None = None
+    api_key_env: str | None = None
+
+
+@dataclass
+class ScratchpadConfig:
+    """The meta-scratchpad (evolve/mutation/scratchpad.py): a note on what worked and what
+    failed, rewritten every `every` evaluations and carried by later prompts."""
+
+    enabled: bool = False
+    every: int = 50  # evaluations between versions of the note
+    max_chars: int = 1500  # of the note shown in a prompt
+
+
+@dataclass
 class SearchConfig:
     islands: int = 2
     population_size: int = 40  # programs kept per island (MAP-Elites elites always stay)
@@ -61,7 +100,9 @@ class SearchConfig:
     # code_length and eval_time are available; eval_time makes a run depend on machine timing,
     # so it is off by default (runs reproduce from their seed).
     generic_features: list[str] = field(default_factory=lambda: ["code_length"])
-    selection: str = "tournament"  # tournament | proportional | power_law | hill_climb
+    # tournament | proportional | power_law | hill_climb (always the best) | seed (always the
+    # seed program: the "sample" baseline of bench/search.py)
+    selection: str = "tournament"
     tournament_size: int = 3
     temperature: float = 0.3  # for proportional selection
     power_law_alpha: float = 1.0  # for power_law selection
@@ -76,6 +117,14 @@ class SearchConfig:
     stagnation_reset: int = (
         0  # re-seed an island after this many evaluations without improvement (0: never)
     )
+    novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    scratchpad: ScratchpadConfig = field(default_factory=ScratchpadConfig)
+    # Prompt templates chosen per request by a bandit rewarded by improvement over the parent:
+    # any of diff, rewrite, explain, crossover and a problem's own prompts/NAME.txt. Empty:
+    # diff or rewrite by llm.diff_probability.
+    prompt_variants: list[str] = field(default_factory=list)
+    prompt_selection: str = "thompson"  # weighted | ucb | thompson
 
 
 @dataclass
@@ -88,6 +137,9 @@ class SandboxConfig:
     # Preloaded modules that make every fork dearer (numba: ~1.5x, bench/sandbox.py): each
     # worker keeps a second warm server without them for children whose code never names them.
     on_demand: list[str] = field(default_factory=lambda: ["numba"])
+    # Run children with your own file rights where there is no Landlock and no root (they could
+    # rewrite the evaluator and the run database); off: the run refuses to start there.
+    allow_unconfined_files: bool = False
 
 
 @dataclass
@@ -172,3 +224,31 @@ def validate(cfg: dict[str, Any]) -> None:
     check_config(cfg["llm"])
     if not 0.0 <= cfg["llm"]["diff_probability"] <= 1.0:
         raise ValueError("llm.diff_probability must be between 0 and 1")
+    from evolve.mutation.ensemble import SELECTIONS as BANDITS
+
+    if s.get("prompt_selection", "thompson") not in BANDITS:
+        raise ValueError(
+            f"search.prompt_selection={s['prompt_selection']!r} is unknown; choose one of "
+            f"{', '.join(BANDITS)}"
+        )
+    variants = list(s.get("prompt_variants") or [])
+    if variants:
+        from evolve.mutation.prompts import template_names
+        from evolve.problem import load_problem
+
+        names = template_names(load_problem(cfg["problem"]["name"]).path)
+        unknown = [v for v in variants if v not in names]
+        if unknown:
+            raise ValueError(
+                f"search.prompt_variants: no template {', '.join(map(repr, unknown))}; the "
+                f"templates are {', '.join(names)} (a problem adds its own in prompts/NAME.txt)"
+            )
+    if (s.get("scratchpad") or {}).get("enabled") and int(s["scratchpad"]["every"]) < 1:
+        raise ValueError("search.scratchpad.every must be at least 1 evaluation")
+    judge = s.get("judge") or {}
+    for key in ("threshold", "audit"):
+        if not 0.0 <= float(judge.get(key, 0.0)) <= 1.0:
+            raise ValueError(f"search.judge.{key} must be between 0 and 1")
+    nov = s.get("novelty") or {}
+    if not 0.0 < float(nov.get("threshold", 0.9995)) <= 1.0:
+        raise ValueError("search.novelty.threshold must be in (0, 1]: a cosine similarity")

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from evolve.paths import conf_dir, problems_dir
-from evolve.sandbox.runner import describe_layers
+from evolve.sandbox.runner import UNCONFINED_FILES, describe_layers
 
 # What to do when a layer is missing, in the words of someone fixing their machine.
 _FIXES = {
@@ -32,6 +32,10 @@ _FIXES = {
         "(cat /sys/kernel/security/lsm; boot with lsm=...,landlock)"
     ),
     "private_uid": "only as root; as a user, the user namespace and Landlock stand in for it",
+    "seccomp": (
+        "the seccomp filter needs libseccomp (Debian: apt install libseccomp2) and the "
+        "pyseccomp package (pip install pyseccomp)"
+    ),
 }
 _TRIVIAL = "import numpy as np\n\ndef solve():\n    return {'h': np.full(4, 0.5)}\n"
 
@@ -41,7 +45,16 @@ def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("evolve", "numpy", "numba", "litellm", "ray", "hydra-core", "sqlite-utils"):
+    for pkg in (
+        "evolve",
+        "numpy",
+        "numba",
+        "litellm",
+        "ray",
+        "hydra-core",
+        "sqlite-utils",
+        "pyseccomp",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -74,7 +87,8 @@ def check_sandbox() -> dict[str, Any]:
     from evolve.sandbox import Sandbox, SandboxError, SandboxRequest
 
     try:
-        with Sandbox(preload=("numpy",)) as sb:
+        # Allowed here so that doctor can still list the layers; a run refuses (see below).
+        with Sandbox(preload=("numpy",), allow_unconfined_files=True) as sb:
             t0 = time.perf_counter()
             res = sb.run(SandboxRequest(_TRIVIAL, time_s=10))
             wall = time.perf_counter() - t0
@@ -86,6 +100,8 @@ def check_sandbox() -> dict[str, Any]:
         for k, fix in _FIXES.items()
         if not features.get(k) and not (k == "private_uid" and os.geteuid() != 0)
     ]
+    if any("allow_unconfined_files" in p for p in features.get("problems") or []):
+        missing.append({"layer": "file isolation", "fix": UNCONFINED_FILES})
     return {
         "works": res.status == "ok",
         "error": res.error,

@@ -10,11 +10,13 @@ island, migrates the best programs around the ring, enforces the budget and show
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import os
 import random
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -89,8 +91,10 @@ class ArchiveActor:
     def record_reset(self, island: int, program_ids: list[int]) -> None:
         self.db.record_reset(self.run_id, island, program_ids)
 
-    def record_elites(self, island: int, cells: list[dict[str, Any]]) -> None:
-        self.db.record_elites(self.run_id, island, cells)
+    def record_elites(
+        self, island: int, cells: list[dict[str, Any]], axes: list[dict[str, Any]] | None = None
+    ) -> None:
+        self.db.record_elites(self.run_id, island, cells, axes)
 
     def record_islands(self, states: list[dict[str, Any]]) -> None:
         for s in states:
@@ -106,6 +110,18 @@ class ArchiveActor:
         """What one island has recorded: counted children, LLM calls, their cost."""
         return self.db.island_totals(self.run_id, island)
 
+    def recent_children(self, n: int) -> list[dict[str, Any]]:
+        return self.db.recent_children(self.run_id, n)
+
+    def record_scratchpad(self, at_evaluation: int, note: str, llm_call_id: int | None) -> None:
+        self.db.record_scratchpad(self.run_id, at_evaluation, note, llm_call_id)
+
+    def program_code(self, program_id: int) -> str:
+        return self.db.program_code(self.run_id, program_id)
+
+    def record_test_score(self, program_id: int, evaluation: dict[str, Any]) -> None:
+        self.db.record_test_score(self.run_id, program_id, evaluation)
+
     def finish(self, status: str) -> None:
         self.db.finish_run(self.run_id, status)
 
@@ -120,33 +136,44 @@ class EvaluatorActor:
         timeout_s: float | None,
         preload: tuple[str, ...] = ("numpy", "numba"),
         on_demand: tuple[str, ...] = ("numba",),
+        allow_unconfined_files: bool = False,
     ) -> None:
         import evolve.sandbox as sandbox
 
         self.problem = _load(problem_ref)
         _ = self.problem.evaluator_module  # import (and compile) the trusted evaluator once
         self.timeout_s = timeout_s
-        self.sandbox = sandbox.Sandbox(preload=tuple(preload), on_demand=tuple(on_demand))
+        self.sandbox = sandbox.Sandbox(
+            preload=tuple(preload),
+            on_demand=tuple(on_demand),
+            allow_unconfined_files=allow_unconfined_files,
+        )
         self.node = node_id()
 
     def sandbox_features(self) -> dict[str, Any]:
         """Which isolation layers are in force where this worker runs."""
         return self.sandbox.features
 
-    def evaluate(self, code: str) -> dict[str, Any]:
-        """Score one program; the result names the node it ran on."""
-        return {**self._score(code), "node": self.node}
+    def evaluate(self, code: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Score a child as the search sees it: train (cascade first) and validation."""
+        from evolve.evaluators.harness import evaluate_code
 
-    def _score(self, code: str) -> dict[str, Any]:
-        from evolve.evaluators.harness import sandbox_request, score_sandbox_result
+        ev = evaluate_code(
+            self.problem,
+            code,
+            self.timeout_s,
+            sandbox=self.sandbox,
+            sets=("train", "validation"),
+            context=context,
+            use_cascade=True,
+        )
+        return {**ev.to_dict(), "node": self.node}  # the program row names where it ran
 
-        try:
-            compile(code, "program.py", "exec")
-        except SyntaxError as exc:
-            return Evaluation.failed("syntax_error", f"line {exc.lineno}: {exc.msg}").to_dict()
-        req = sandbox_request(self.problem, code, self.timeout_s)
-        result = self.sandbox.run(req)
-        return score_sandbox_result(self.problem, result).to_dict()
+    def evaluate_all_sets(self, code: str) -> dict[str, Any]:
+        """Score a program on every set, test included, with no cascade (the run's final best)."""
+        from evolve.evaluators.harness import evaluate_code
+
+        return evaluate_code(self.problem, code, self.timeout_s, sandbox=self.sandbox).to_dict()
 
 
 # Workers an evaluation may be lost with (their node died) before it is recorded as lost.
@@ -172,13 +199,24 @@ class EvaluatorPool:
         # including two copies in flight at the same moment.
         self.evaluated: set[str] = set(evaluated or ())
 
-    async def evaluate(self, code: str, h: str | None = None) -> dict[str, Any] | None:
+    async def evaluate(
+        self, code: str, h: str | None = None, context: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """Score `code` on the next free worker; None if a program with hash `h` was already
-        sent for evaluation in this run."""
+        sent for evaluation in this run. `context`: the parent's and island best's metrics,
+        for a cascade's thresholds."""
         if h is not None:
             if h in self.evaluated:
                 return None
             self.evaluated.add(h)
+        return await self._on_a_worker(lambda w: w.evaluate.remote(code, context))
+
+    async def evaluate_all_sets(self, code: str) -> dict[str, Any]:
+        """Score `code` on every instance set, test included (never a search decision)."""
+        return await self._on_a_worker(lambda w: w.evaluate_all_sets.remote(code))
+
+    async def _on_a_worker(self, call) -> dict[str, Any]:
+        """`call(worker)` on the next free worker; on another if that one dies meanwhile."""
         if self.free is None:
             self.free = asyncio.Queue()
             for w in self.workers:
@@ -186,7 +224,7 @@ class EvaluatorPool:
         for _ in range(LOST_WORKER_RETRIES):
             worker = await self.free.get()
             try:
-                ev = await worker.evaluate.remote(code)
+                ev = await call(worker)
             except ray.exceptions.RayActorError as exc:
                 # The worker died (its node was lost): it never goes back to the free queue.
                 log.warning("evaluator worker lost (%s); replacing it", type(exc).__name__)
@@ -258,6 +296,7 @@ class LiteratureActor:
                 program_id,
                 llm=lit.get("llm"),
                 llm_options=options if lit.get("llm") else None,
+                timeout_s=lit.get("sandbox_timeout_s"),  # the run's, as its children had
             )
         except Exception as exc:  # the check must never stop a run; record why it failed
             log.exception("literature check failed")
@@ -295,10 +334,121 @@ class IslandActor:
             power_law_alpha=s["power_law_alpha"],
         )
         self.client = LLMClient.from_config(cfg["llm"])
+        if any(m.model.startswith("evolve-local/") for m in self.client.models):
+            from evolve.mutation import local
+
+            local.use_problem_moves(local.load_problem_moves(self.problem.path))
         self.pool = pool
         self.archive = archive
         self.seed = int(cfg["seed"])
         self._llm_slots: asyncio.Semaphore | None = None  # made in the actor's event loop
+        from evolve.mutation.ensemble import make_selector
+
+        self.variants = list(s.get("prompt_variants") or [])
+        self.variant_selector = (
+            make_selector(s.get("prompt_selection", "thompson"), [1.0] * len(self.variants))
+            if self.variants
+            else None
+        )
+        judge = s.get("judge") or {}
+        self.judge = None
+        if judge.get("enabled"):
+            from evolve.mutation.client import ModelSpec
+
+            self.judge = LLMClient(
+                [
+                    ModelSpec(
+                        judge["model"],
+                        api_base=judge.get("api_base"),
+                        api_key_env=judge.get("api_key_env"),
+                    )
+                ],
+                temperature=0.0,
+                max_tokens=400,
+                timeout_s=cfg["llm"]["timeout_s"],
+                max_retries=cfg["llm"]["max_retries"],
+                backoff_s=cfg["llm"].get("backoff_s", 1.0),
+            )
+        self.notes = ""  # the run's scratchpad note (search.scratchpad)
+        self._embeddings: dict[int, list[float]] = {}  # program id -> embedding (novelty)
+        self._pending_embeddings: dict[str, list[float]] = {}  # child hash -> embedding
+
+    async def _embedding(self, code: str, nov: dict[str, Any], summary: dict) -> list[float]:
+        from evolve.population.novelty import embed_offline
+
+        model = nov.get("model")
+        if not model:
+            return embed_offline(code)
+        import litellm
+
+        kwargs: dict[str, Any] = {"timeout": 60}
+        if nov.get("api_base"):
+            kwargs["api_base"] = nov["api_base"]
+        if nov.get("api_key_env") and os.environ.get(nov["api_key_env"]):
+            kwargs["api_key"] = os.environ[nov["api_key_env"]]
+        t0 = time.monotonic()
+        try:
+            resp = await litellm.aembedding(model=model, input=[code], **kwargs)
+        except Exception as exc:  # the filter must never stop a run: fall back, say why
+            log.warning("novelty: embedding with %s failed (%s); using the offline one", model, exc)
+            return embed_offline(code)
+        cost = 0.0
+        # An unpriced embedding model costs what litellm cannot price (nothing is counted).
+        with contextlib.suppress(Exception):
+            cost = float(litellm.completion_cost(completion_response=resp) or 0.0)
+        summary["cost_usd"] = (summary.get("cost_usd") or 0.0) + cost
+        usage = getattr(resp, "usage", None)
+        await self.archive.record_llm_call.remote(
+            self.id,
+            {
+                "model": model,
+                "prompt": "[embedding of a program for the novelty filter]",
+                "response": "",
+                "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+                "completion_tokens": 0,
+                "cost_usd": cost,
+                "latency_s": time.monotonic() - t0,
+                "attempts": 1,
+                "error": "",
+            },
+        )
+        return [float(x) for x in resp.data[0]["embedding"]]
+
+    async def _judge(self, parent: Member, child: str, diff: str, rng, summary: dict):
+        """Ask the judge about a child; its call is recorded and counted like any call."""
+        from evolve.mutation import judge
+
+        messages = judge.build_messages(self.problem, parent.code, parent.score, diff, child)
+        spec = self.judge.models[0]
+        seed = rng.getrandbits(31)
+        call = await self.judge.acomplete(spec, messages, seed=seed)
+        summary["cost_usd"] = (summary.get("cost_usd") or 0.0) + call.cost_usd
+        prompt = "\n\n".join(m["content"] for m in messages)
+        await self.archive.record_llm_call.remote(
+            self.id, {**call.record(prompt), "seed": seed, "template": "judge"}
+        )
+        return judge.parse(call.text)
+
+    async def _novelty_check(self, child: str, h: str, summary: dict) -> str:
+        """'' if the child may be evaluated; else why it is too close to a program here."""
+        nov = self.cfg["search"].get("novelty") or {}
+        if not nov.get("enabled") or self.island.has(h):
+            return ""
+        from evolve.population.novelty import nearest
+
+        vec = await self._embedding(child, nov, summary)
+        for m in self.island.ranked():
+            if m.id not in self._embeddings:
+                self._embeddings[m.id] = await self._embedding(m.code, nov, summary)
+        near = nearest(vec, {m.id: self._embeddings[m.id] for m in self.island.ranked()})
+        threshold = float(nov.get("threshold", 0.9995))
+        if near is not None and near.similarity >= threshold:
+            return (
+                f"novelty: similarity {near.similarity:.5f} to program #{near.program_id} "
+                f"on this island (threshold {threshold:g})"
+            )
+        self._pending_embeddings[h] = vec
+        return ""
 
     def add(self, member: dict[str, Any]) -> bool:
         """Add a program (the seed, a migrant, or one restored on resume); False if already here."""
@@ -307,6 +457,26 @@ class IslandActor:
             return False
         self.island.add(m)
         return True
+
+    def set_notes(self, note: str) -> None:
+        """The run's scratchpad note, carried by this island's prompts from now on."""
+        limit = int((self.cfg["search"].get("scratchpad") or {}).get("max_chars", 1500))
+        self.notes = note[:limit]
+
+    async def write_scratchpad(self, children: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+        """Digest the run's recent children into a note, through this island's LLM client
+        (the local provider answers with the digest itself). The call is recorded."""
+        from evolve.mutation import scratchpad
+
+        messages = scratchpad.build_messages(self.problem, children)
+        spec = self.client.models[0]
+        call = await self.client.acomplete(spec, messages, seed=seed)
+        prompt = "\n\n".join(m["content"] for m in messages)
+        call_id = await self.archive.record_llm_call.remote(
+            self.id, {**call.record(prompt), "seed": seed, "template": "scratchpad"}
+        )
+        note = (call.text or "").strip() or scratchpad.digest(children, self.problem.direction)
+        return {"note": note, "llm_call_id": call_id, "cost_usd": call.cost_usd}
 
     def set_keys(self, keys: dict[str, str]) -> None:
         """API keys for this process's LLM calls, where its environment lacks them."""
@@ -345,6 +515,9 @@ class IslandActor:
             for cell, m in self.island.grid.cells.items()
         ]
 
+    def grid_axes(self) -> list[dict[str, Any]]:
+        return self.island.grid.axes()
+
     def state(self) -> dict[str, Any]:
         return self.island.state()
 
@@ -361,18 +534,34 @@ class IslandActor:
         async with self._llm_slots:
             parent = self.island.sample_parent(rng)
             inspirations = self.island.sample_inspirations(rng, parent, s["inspirations"])
-            mode = "diff" if rng.random() < self.cfg["llm"]["diff_probability"] else "rewrite"
+            variant = None
+            if self.variant_selector is not None:
+                variant = self.variant_selector.choose(rng)
+                mode = self.variants[variant]
+            else:
+                mode = "diff" if rng.random() < self.cfg["llm"]["diff_probability"] else "rewrite"
+            second = None
+            if mode == "crossover":
+                others = [m for m in self.island.ranked() if m.id != parent.id]
+                if others:
+                    other = self.island.sample_parent(rng)
+                    other = other if other.id != parent.id else rng.choice(others)
+                    second = ParentView(other.code, other.score, other.metrics)
+                else:
+                    mode = "diff"  # one program on the island: nothing to cross with
             messages = build_messages(
                 self.problem,
                 ParentView(parent.code, parent.score, parent.metrics, parent.feedback),
                 [ParentView(m.code, m.score, m.metrics) for m in inspirations],
                 mode,
+                second=second,
+                notes=self.notes,
             )
             spec = self.client.choose(rng)
             call_seed = rng.getrandbits(31)
             call = await self.client.acomplete(spec, messages, seed=call_seed)
         prompt_text = "\n\n".join(m["content"] for m in messages)
-        record = {**call.record(prompt_text), "seed": call_seed}
+        record = {**call.record(prompt_text), "seed": call_seed, "template": mode}
         summary = {
             "island": self.id,
             "model": spec.model,
@@ -410,8 +599,42 @@ class IslandActor:
             )
             return {**summary, "status": "rejected", "counted": False, "reason": edit_error}
         base.update(code=child, code_hash=h, diff=unified_diff(parent.code, child), mode=edit_mode)
+        context = None
+        if self.problem.cascade:  # thresholds of the cheap stages: the parent's, the best's
+            best = self.island.best
+            context = {
+                "parent": {"metrics": parent.metrics},
+                "island_best": {"metrics": best.metrics if best else {}},
+            }
+        too_close = await self._novelty_check(child, h, summary)
+        if too_close:
+            await self.archive.record_iteration.remote(
+                self.id, record, {**base, "status": "rejected", "reason": too_close}
+            )
+            return {**summary, "status": "rejected", "counted": False, "reason": too_close}
+        judged = None
+        if self.judge is not None and not self.island.has(h):
+            judged = await self._judge(parent, child, base["diff"], rng, summary)
+            if judged.p_improve < float(s["judge"]["threshold"]):
+                audit = rng.random() < float(s["judge"].get("audit") or 0.0)
+                if not audit:
+                    reason = (
+                        f"judge: {judged.reason} (predicted chance {judged.p_improve:.2f} < "
+                        f"threshold {float(s['judge']['threshold']):g})"
+                    )
+                    await self.archive.record_iteration.remote(
+                        self.id, record, {**base, "status": "rejected", "reason": reason}
+                    )
+                    return {**summary, "status": "rejected", "counted": False, "reason": reason}
         # The pool evaluates each distinct program once per run, whichever island sends it.
-        ev = None if self.island.has(h) else await self.pool.evaluate.remote(child, h)
+        ev = None if self.island.has(h) else await self.pool.evaluate.remote(child, h, context)
+        rejected_by_judge = judged is not None and judged.p_improve < float(s["judge"]["threshold"])
+        if ev is not None and judged is not None:
+            # Recorded with the child, for the judge's calibration; an audited child (rejected,
+            # run anyway to measure how often the judge turns away an improvement) says so, and
+            # is kept like any child: it was run, so its result is not thrown away.
+            ev["metrics"]["judge_p_improve"] = judged.p_improve
+            ev["metrics"]["judge_rejected"] = float(rejected_by_judge)
         if ev is None:
             reason = "duplicate of a program already evaluated in this run"
             await self.archive.record_iteration.remote(
@@ -423,7 +646,13 @@ class IslandActor:
         )
         self.island.evaluations += 1
         improved = False
-        self.client.feedback(spec, 1.0 if ev["valid"] and ev["fitness"] > parent.fitness else 0.0)
+        reward = 1.0 if ev["valid"] and ev["fitness"] > parent.fitness else 0.0
+        self.client.feedback(spec, reward)
+        if variant is not None:
+            self.variant_selector.feedback(variant, reward)
+        if ev["valid"] and h in self._pending_embeddings:
+            self._embeddings[pid] = self._pending_embeddings.pop(h)
+        self._pending_embeddings.pop(h, None)
         if ev["valid"]:
             improved = self.island.add(
                 Member(
@@ -447,10 +676,27 @@ class IslandActor:
             "valid": ev["valid"],
             "score": ev["score"],
             "fitness": ev["fitness"] if ev["valid"] else None,
+            "selection": selection_fitness(self.problem, ev),
+            "metrics": ev["metrics"] if ev["valid"] else {},
             "island_best": improved,
             "reason": ev["error"],
             "since_improvement": self.island.evaluations - self.island.last_improvement,
         }
+
+
+def selection_fitness(problem: Problem, ev: dict[str, Any]) -> float | None:
+    """What picks the run's best, higher is better: the validation score where the problem
+    has a validation set (guarding against programs that fit the train set only), else the
+    fitness."""
+    if not ev.get("valid"):
+        return None
+    metric = problem.selection_metric
+    if metric is None:
+        return ev["fitness"]
+    value = (ev.get("metrics") or {}).get(metric)
+    if value is None:
+        return None
+    return float(value) if problem.direction == "max" else -float(value)
 
 
 def _features(ev: dict[str, Any], code: str) -> dict[str, float]:
@@ -476,7 +722,9 @@ class Progress:
     best_score: float | None = None
     best_fitness: float = -math.inf
     best_program_id: int | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)  # train/validation/test...
     seed_score: float | None = None
+    seed_metrics: dict[str, float] = field(default_factory=dict)
     cost_usd: float = 0.0
     llm_calls: int = 0
     llm_errors: int = 0
@@ -488,6 +736,7 @@ class Progress:
     verdicts: list[str] = field(default_factory=list)
     stop_reason: str = ""
     sandbox_problems: list[str] = field(default_factory=list)  # isolation layers missing here
+    notes: str = ""  # the latest scratchpad note
 
     @property
     def elapsed(self) -> float:
@@ -507,6 +756,9 @@ class Evolution:
         self.run_id = self.run_dir.name
         self.db_path = self.run_dir / "evolve.db"
         self.problem = load_problem(cfg["problem"]["name"], cfg["problem"].get("params") or {})
+        # Built once here so that a bad instance parameter is a one-line error, not a failure
+        # inside an evaluator actor.
+        self.problem.child_inputs()
         self.problem_ref = problem_ref(self.problem)  # resolvable on every node
         self.view = view
         b = cfg["budget"]
@@ -530,6 +782,7 @@ class Evolution:
             sb.get("timeout_s"),
             tuple(sb.get("preload") or ()),
             tuple(sb.get("on_demand") or ()),
+            bool(sb.get("allow_unconfined_files")),
         ]
         worker_options = {"num_cpus": sb["cpus_per_worker"], "scheduling_strategy": "SPREAD"}
         self.workers = workers = [
@@ -551,7 +804,10 @@ class Evolution:
             str(self.db_path),
             self.run_id,
             self.archive,
-            self.cfg.get("literature") or {},
+            {
+                **(self.cfg.get("literature") or {}),
+                "sandbox_timeout_s": (self.cfg.get("sandbox") or {}).get("timeout_s"),
+            },
         )
         self.islands = [
             IslandActor.options(scheduling_strategy="SPREAD").remote(
@@ -564,6 +820,7 @@ class Evolution:
         # method call, not runtime_env: Ray writes runtime_env values into its own logs.
         llm = self.cfg["llm"]
         names = {m.get("api_key_env") for m in llm_models(llm)}
+        names.add((self.cfg["search"].get("novelty") or {}).get("api_key_env"))
         keys = {k: os.environ[k] for k in names if k and os.environ.get(k)}
         self._keys = keys
         if keys:
@@ -594,6 +851,7 @@ class Evolution:
                 f"fix {self.problem.path / 'initial.py'}"
             )
         self.progress.seed_score = ev["score"]
+        self.progress.seed_metrics = dict(ev["metrics"])
         member = Member(
             pid,
             code,
@@ -611,6 +869,8 @@ class Evolution:
                 "valid": True,
                 "fitness": ev["fitness"],
                 "score": ev["score"],
+                "selection": selection_fitness(self.problem, ev),
+                "metrics": ev["metrics"],
                 "program_id": pid,
                 "island": None,
             }
@@ -676,9 +936,19 @@ class Evolution:
             return
         ray.get([isl.restore.remote(events[i]) for i, isl in enumerate(self.islands)])
         self.seed_member = member(seeds[0], 0)
-        progs.sort(key=lambda p: (-p["fitness"], p["seq"]))
+
+        def chosen(p: dict[str, Any]) -> float:
+            sel = selection_fitness(self.problem, p)
+            return -math.inf if sel is None else sel
+
+        progs.sort(key=lambda p: (-chosen(p), p["seq"]))
         best = progs[0]
         self.progress.seed_score = seeds[0]["score"]
+        self.progress.seed_metrics = dict(seeds[0]["metrics"])
+        notes = db.scratchpad(self.run_id)
+        if notes:
+            self.progress.notes = notes[-1]["note"]
+            ray.get([isl.set_notes.remote(self.progress.notes) for isl in self.islands])
         self.progress.evaluations = db.evaluations(self.run_id)
         self.progress.statuses.update(db.status_counts(self.run_id))
         totals = db.llm_totals(self.run_id)
@@ -690,6 +960,8 @@ class Evolution:
                 "valid": True,
                 "fitness": best["fitness"],
                 "score": best["score"],
+                "selection": chosen(best),
+                "metrics": best["metrics"],
                 "program_id": best["id"],
                 "island": None,
             },
@@ -704,12 +976,14 @@ class Evolution:
             cur = p.island_best.get(isl)
             if cur is None or self.problem.better(r["score"], cur):
                 p.island_best[isl] = r["score"]
-        if r.get("valid") and r["fitness"] > p.best_fitness:
+        chosen = r.get("selection", r.get("fitness"))
+        if r.get("valid") and chosen is not None and chosen > p.best_fitness:
             p.best_fitness, p.best_score, p.best_program_id = (
-                r["fitness"],
+                chosen,
                 r["score"],
                 r["program_id"],
             )
+            p.best_metrics = dict(r.get("metrics") or {})
             if check:
                 self._literature_check(r["program_id"])
 
@@ -765,7 +1039,10 @@ class Evolution:
         states = ray.get([isl.state.remote() for isl in self.islands])
         grids = ray.get([isl.elites.remote() for isl in self.islands])
         ray.get(self.archive.record_islands.remote(states))
-        ray.get([self.archive.record_elites.remote(i, cells) for i, cells in enumerate(grids)])
+        axes = ray.get([isl.grid_axes.remote() for isl in self.islands])
+        ray.get(
+            [self.archive.record_elites.remote(i, cells, axes[i]) for i, cells in enumerate(grids)]
+        )
 
     def _migrate(self) -> None:
         n = len(self.islands)
@@ -790,7 +1067,14 @@ class Evolution:
         self._start_actors()
         # The isolation in force is part of the run's record, and a missing layer is said
         # once, here, in the console and run.log.
-        features = ray.get(self.workers[0].sandbox_features.remote())
+        try:
+            features = ray.get(self.workers[0].sandbox_features.remote())
+        except ray.exceptions.RayActorError as exc:
+            # A sandbox that refuses to start (SandboxError) says why in one line: pass it on.
+            why = re.search(r"SandboxError: ([^\n]+)", str(exc))
+            raise RunError(
+                f"the evaluator workers did not start: {why.group(1) if why else exc}"
+            ) from None
         versions = {**package_versions(), "sandbox": features}
         ray.get(self.archive.start_run.remote(self.problem.name, int(cfg["seed"]), cfg, versions))
         self.progress.sandbox_problems = list(features.get("problems") or [])
@@ -818,6 +1102,9 @@ class Evolution:
             per_island *= 2
         interval = int(cfg["search"]["migration_interval"])
         next_migration = self.progress.evaluations + interval
+        pad = cfg["search"].get("scratchpad") or {}
+        pad_every = int(pad.get("every", 0)) if pad.get("enabled") else 0
+        next_note = (self.progress.evaluations // pad_every + 1) * pad_every if pad_every else 0
         step_no = self.progress.iterations
         pending: dict[Any, int] = {}
         status = "completed"
@@ -849,6 +1136,9 @@ class Evolution:
                         log.error("island %d: iteration failed: %s", island, exc)
                         result = {"island": island, "status": "error", "counted": False}
                     self._absorb(result)
+                if pad_every and self.progress.evaluations >= next_note:
+                    self._write_scratchpad(pad_every)
+                    next_note = self.progress.evaluations + pad_every
                 if interval > 0 and self.progress.evaluations >= next_migration:
                     try:
                         self._migrate()
@@ -861,6 +1151,7 @@ class Evolution:
                 self._poll_literature()
                 if self.view is not None:
                     self.view.update(self.progress)
+            self._score_test_set()
             # The newest best is always checked before the run ends.
             deadline = time.monotonic() + 300
             while self._lit_pending is not None and time.monotonic() < deadline:
@@ -891,6 +1182,35 @@ class Evolution:
             for a in [*self.islands, self.pool, *self.workers, self.literature, self.archive]:
                 ray.kill(a)
         return self.progress
+
+    def _write_scratchpad(self, every: int) -> None:
+        """A new version of the run's note, from its last `every` children, to every island."""
+        children = ray.get(self.archive.recent_children.remote(every))
+        seed = step_seed(int(self.cfg["seed"]), 0, 10_000_000 + self.progress.evaluations)
+        out = ray.get(self.islands[0].write_scratchpad.remote(children, seed))
+        self.progress.cost_usd += float(out.get("cost_usd") or 0.0)
+        ray.get(
+            self.archive.record_scratchpad.remote(
+                self.progress.evaluations, out["note"], out["llm_call_id"]
+            )
+        )
+        ray.get([isl.set_notes.remote(out["note"]) for isl in self.islands])
+        self.progress.notes = out["note"]
+
+    def _score_test_set(self) -> None:
+        """Score the run's best once on the held-out test set (never seen by the search) and
+        record it: the generalisation gap is train vs validation vs test."""
+        pid = self.progress.best_program_id
+        if "test" not in self.problem.instance_sets or pid is None:
+            return
+        code = ray.get(self.archive.program_code.remote(pid))
+        ev = ray.get(self.pool.evaluate_all_sets.remote(code))
+        ray.get(self.archive.record_test_score.remote(pid, ev))
+        if ev["valid"]:
+            self.progress.best_metrics = ev["metrics"]
+        else:
+            log.error("the best program #%d failed on the test set: %s", pid, ev["error"])
+            self.progress.best_metrics["test_error"] = ev["error"]
 
     def _maybe_reset(self, island: int, since_improvement: int) -> None:
         """Re-seed an island that has gone `search.stagnation_reset` evaluations without

@@ -22,6 +22,14 @@ import numpy as np
 import yaml
 
 from evolve.evaluators.evaluation import Evaluation
+from evolve.evaluators.instances import (
+    InstanceSpecError,
+    Online,
+    Stage,
+    parse_cascade,
+    parse_instances,
+    parse_online,
+)
 from evolve.evaluators.spec import OutputError, OutputSpec
 from evolve.paths import problems_dir
 
@@ -34,9 +42,11 @@ _YAML_KEYS = {
     "entrypoint": "the function the child program defines (default solve)",
     "outputs": "name -> {dtype, shape, max_elements}",
     "params": "instance parameters passed to the evaluator (and harness)",
-    "limits": "{time_s, memory_mb}",
+    "limits": "{time_s, memory_mb, score_time_s}",
     "features": "metric names used as MAP-Elites dimensions",
-    "cascade": "evaluation stages (optional)",
+    "cascade": "evaluation stages, cheapest first (heuristic problems; optional)",
+    "instances": "heuristic problems: instance sets train/validation/test -> dataset -> source",
+    "online": "online problems: true or {item_size, decision_size}; items reach the child one at a time",
     "literature": "the id of the problem's entry in the known-results catalogue",
     "harness": "file name of the sandbox-side harness, for heuristic problems",
     "tolerance": "relative tolerance for matching a known value",
@@ -53,16 +63,20 @@ class Limits:
 
     time_s: float = 30.0
     memory_mb: int = 2048
+    score_time_s: float = 60.0  # the trusted evaluator's time to score one child's outputs
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Limits:
         d = dict(d or {})
-        unknown = set(d) - {"time_s", "memory_mb"}
+        unknown = set(d) - {"time_s", "memory_mb", "score_time_s"}
         if unknown:
             raise ProblemError(
-                f"limits: unknown keys {sorted(unknown)}; allowed: time_s, memory_mb"
+                f"limits: unknown keys {sorted(unknown)}; allowed: time_s, memory_mb, score_time_s"
             )
-        return cls(float(d.get("time_s", 30.0)), int(d.get("memory_mb", 2048)))
+        score_time_s = float(d.get("score_time_s", 60.0))
+        if not score_time_s > 0:
+            raise ProblemError(f"limits: score_time_s must be positive, not {score_time_s}")
+        return cls(float(d.get("time_s", 30.0)), int(d.get("memory_mb", 2048)), score_time_s)
 
 
 @dataclass
@@ -83,6 +97,22 @@ class Problem:
     harness: Path | None
     tolerance: float
     config: dict[str, Any] = field(repr=False, default_factory=dict)
+    instance_sets: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    online: Online | None = None
+    cascade: list[Stage] = field(default_factory=list)
+    _instances: dict[str, list[tuple[str, dict[str, Any]]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def heuristic(self) -> bool:
+        """A heuristic problem: the child is run on the instances of its sets."""
+        return bool(self.instance_sets)
+
+    @property
+    def selection_metric(self) -> str | None:
+        """The metric that picks the run's best ('validation' when there is a validation set)."""
+        return "validation" if "validation" in self.instance_sets else None
 
     # --- files -----------------------------------------------------------------------------
     @cached_property
@@ -126,19 +156,57 @@ class Problem:
             )
         return data
 
+    def instances(self, set_name: str) -> list[tuple[str, dict[str, Any]]]:
+        """(dataset, instance) pairs of one set, in declared order; loaded once per process by
+        the trusted evaluator's `load_instances(source, params, folder)`."""
+        if set_name in self._instances:
+            return self._instances[set_name]
+        datasets = self.instance_sets.get(set_name)
+        if not datasets:
+            return []
+        load = getattr(self.evaluator_module, "load_instances", None)
+        if not callable(load):
+            raise ProblemError(
+                f"{self.path / 'evaluator.py'} must define load_instances(source, params, folder), "
+                "since problem.yaml declares instances"
+            )
+        out = []
+        for dataset, source in datasets.items():
+            try:
+                got = load(dict(source), dict(self.params), self.path)
+            except ProblemError:
+                raise
+            except Exception as exc:
+                raise ProblemError(
+                    f"{self.name}: loading instances.{set_name}.{dataset} failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            if not isinstance(got, list) or not got or not all(isinstance(i, dict) for i in got):
+                raise ProblemError(
+                    f"{self.name}: load_instances for instances.{set_name}.{dataset} must return a "
+                    "non-empty list of dicts (one per instance)"
+                )
+            out.extend((dataset, inst) for inst in got)
+        self._instances[set_name] = out
+        return out
+
     # --- scoring ---------------------------------------------------------------------------
     def check_outputs(self, outputs: Any) -> dict[str, np.ndarray]:
         """Validate raw outputs against the spec (raises OutputError)."""
         return self.outputs.check(outputs)
 
-    def score(self, outputs: Any) -> Evaluation:
-        """Score a candidate's outputs with no code run: spec check, then the trusted evaluator."""
+    def score(self, outputs: Any, instance: dict[str, Any] | None = None) -> Evaluation:
+        """Score a candidate's outputs with no code run: spec check, then the trusted evaluator
+        (for a heuristic problem, on one `instance`)."""
         try:
             clean = self.check_outputs(outputs)
         except OutputError as exc:
             return Evaluation.failed("bad_output", str(exc))
         try:
-            ev = self.evaluator_module.evaluate(clean, dict(self.params))
+            if instance is None:
+                ev = self.evaluator_module.evaluate(clean, dict(self.params))
+            else:
+                ev = self.evaluator_module.evaluate(clean, dict(self.params), instance)
         except OutputError as exc:
             return Evaluation.failed("bad_output", str(exc))
         except Exception as exc:  # a bug in the evaluator: recorded, never scored
@@ -154,11 +222,17 @@ class Problem:
             ev.fitness = ev.score if self.direction == "max" else -ev.score
         return ev
 
-    def evaluate(self, code: str, timeout: float | None = None) -> Evaluation:
-        """Run `code` in the sandbox and score what it returns."""
+    def evaluate(
+        self,
+        code: str,
+        timeout: float | None = None,
+        sets: tuple[str, ...] = ("train", "validation", "test"),
+    ) -> Evaluation:
+        """Run `code` in the sandbox and score what it returns (a heuristic problem: on every
+        instance of `sets`, the cascade skipped)."""
         from evolve.evaluators.harness import evaluate_code
 
-        return evaluate_code(self, code, timeout=timeout)
+        return evaluate_code(self, code, timeout=timeout, sets=sets)
 
     def better(self, a: float, b: float) -> bool:
         """True if score `a` is strictly better than score `b` in this problem's direction."""
@@ -260,6 +334,19 @@ def load_problem(name_or_path: str | Path, params: dict[str, Any] | None = None)
     harness = raw.get("harness")
     if harness is not None and not (folder / harness).exists():
         raise ProblemError(f"{folder / 'problem.yaml'}: harness file {harness!r} does not exist")
+    where = str(folder / "problem.yaml")
+    try:
+        instance_sets = parse_instances(raw.get("instances"), where)
+        online = parse_online(raw.get("online"), where)
+        cascade = parse_cascade(raw.get("cascade"), where)
+    except InstanceSpecError as exc:
+        raise ProblemError(str(exc)) from None
+    if (online or cascade) and not instance_sets:
+        raise ProblemError(f"{where}: online and cascade need instance sets (an instances: key)")
+    if instance_sets and harness is None:
+        raise ProblemError(
+            f"{where}: a problem with instances needs a harness (harness: harness.py)"
+        )
     return Problem(
         name=str(raw["name"]),
         path=folder,
@@ -275,4 +362,7 @@ def load_problem(name_or_path: str | Path, params: dict[str, Any] | None = None)
         harness=(folder / harness) if harness else None,
         tolerance=float(raw.get("tolerance", 1e-9)),
         config=raw,
+        instance_sets=instance_sets,
+        online=online,
+        cascade=cascade,
     )

@@ -7,10 +7,9 @@ byte-for-byte what it was, or the edit is rejected with the reason.
 
 from __future__ import annotations
 
+import ast
 import hashlib
-import io
 import re
-import tokenize
 from dataclasses import dataclass
 
 BLOCK_START = "# EVOLVE-BLOCK-START"
@@ -192,19 +191,20 @@ def apply_response(parent: str, response: str) -> tuple[str, str]:
 
 
 def normalise_code(code: str) -> str:
-    """Code with comments, blank lines and layout whitespace removed (for duplicate detection)."""
-    out: list[str] = []
+    """The program's structure, without comments or layout (for duplicate detection).
+
+    The syntax tree keeps what the program does, indentation included (a `return` inside a
+    loop is not the same program as one after it), and drops comments, blank lines, spacing,
+    line breaks inside brackets and the width of an indent. Code that does not parse keeps
+    its lines, indentation included, less comment-only and blank lines.
+    """
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-            if tok.type in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
-                continue
-            if tok.type == tokenize.NEWLINE:
-                out.append("\n")
-            else:
-                out.append(tok.string + " ")
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return "\n".join(line.strip() for line in code.splitlines() if line.strip())
-    return "".join(out)
+        return ast.dump(ast.parse(code), annotate_fields=False, include_attributes=False)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        lines = (line.rstrip() for line in code.splitlines())
+        return "\n".join(
+            line for line in lines if line.strip() and not line.lstrip().startswith("#")
+        )
 
 
 def code_hash(code: str) -> str:

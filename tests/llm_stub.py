@@ -40,6 +40,37 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 PATHS = ("/v1/chat/completions", "/chat/completions")
+EMBEDDING_PATHS = ("/v1/embeddings", "/embeddings")
+
+
+def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI-style embeddings: a deterministic 8-dimensional vector per input text, from the
+    counts of its characters by class, so equal texts embed equally and others differ."""
+    texts = body.get("input")
+    texts = [texts] if isinstance(texts, str) else list(texts or [])
+    data = []
+    for i, text in enumerate(texts):
+        t = str(text)
+        vec = [
+            float(sum(c.isdigit() for c in t)),
+            float(sum(c.isalpha() for c in t)),
+            float(sum(c.isspace() for c in t)),
+            float(sum(c in "+-*/" for c in t)),
+            float(sum(c in "()[]{}" for c in t)),
+            float(sum(c in "<>=" for c in t)),
+            float(len(t.splitlines())),
+            1.0,
+        ]
+        data.append({"object": "embedding", "index": i, "embedding": vec})
+    n = sum(len(str(t)) // 4 for t in texts)
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model", "stub-embedding"),
+        "usage": {"prompt_tokens": n, "total_tokens": n},
+    }
+
+
 MODEL = "stub"
 API_KEY = "sk-test"
 
@@ -286,6 +317,9 @@ class StubLLM:
                         Request(path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
                     n_calls = len(stub.requests)
+                if path in EMBEDDING_PATHS and isinstance(body, dict):
+                    self._send_json(200, _embeddings(body))
+                    return
                 if path not in PATHS:
                     self._send_json(
                         404, {"error": {"message": f"no route {path}", "type": "not_found"}}

@@ -129,6 +129,7 @@ def test_doctor_reports_the_sandbox_layers_and_key_names_never_values(monkeypatc
     report = json.loads(r.stdout)
     sb = report["sandbox"]
     assert sb["works"] and set(sb["features"]) >= {"pid_namespace", "landlock", "problems"}
+    assert "seccomp" in sb["features"]
     keys = {(k["preset"], k["variable"]): k["set"] for k in report["llm_keys"]}
     assert keys[("openai", "OPENAI_API_KEY")] is True
     assert keys[("anthropic", "ANTHROPIC_API_KEY")] is False
@@ -140,4 +141,6 @@ def test_doctor_reports_the_sandbox_layers_and_key_names_never_values(monkeypatc
     assert off <= {m["layer"] for m in sb["missing"]} | as_user
     text = evolve("doctor")
     assert text.returncode == 0 and "sandbox: works" in text.stdout
+    if sb["features"]["seccomp"]:
+        assert "seccomp filter" in text.stdout
     assert "sk-doctor" not in text.stdout

@@ -61,6 +61,10 @@ def test_unknown_problem_is_one_line_error(capsys, tmp_path):
     rc = main(["run", "problem=erdos/nope", f"runs_dir={tmp_path}"])
     err = capsys.readouterr().err
     assert rc == 2 and "erdos/nope" in err and "Traceback" not in err
+    # It names the problems that exist (Hydra alone would offer only `custom`).
+    assert "erdos/golomb" in err and "erdos/min_overlap" in err
+    rc = main(["run", "problem=erdos/golom", f"runs_dir={tmp_path}"])
+    assert rc == 2 and "did you mean erdos/golomb" in capsys.readouterr().err
 
 
 def test_stagnant_islands_are_reset_and_recorded(ray_session, tmp_path):

@@ -112,3 +112,43 @@ def test_hash_ignores_comments_and_layout_only():
         PARENT.replace("    a = 1.5", "    a = 1.5  # tuned") + "\n\n"
     )
     assert code_hash(PARENT) != code_hash(PARENT.replace("1.5", "1.6"))
+
+
+# Pairs that differ only by where a statement sits: distinct programs, distinct hashes.
+_INSIDE_LOOP = "def f(xs):\n    s = 0\n    for x in xs:\n        s += x\n        return s\n"
+_AFTER_LOOP = "def f(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
+_DISTINCT = [
+    (_INSIDE_LOOP, _AFTER_LOOP),
+    ("if a:\n    b()\n    c()\n", "if a:\n    b()\nc()\n"),
+    (
+        "def f():\n    def g():\n        pass\n    return g\n",
+        "def f():\n    def g():\n        pass\nreturn g\n",
+    ),
+    ("while a:\n    a -= 1\nelse:\n    b()\n", "while a:\n    a -= 1\nb()\n"),
+    ("try:\n    a()\n    b()\nexcept E:\n    pass\n", "try:\n    a()\nexcept E:\n    pass\nb()\n"),
+    ("x = 'a  b'\n", "x = 'a b'\n"),  # inside a string, spaces are data
+    ("x = (a - b) * c\n", "x = a - b * c\n"),
+]
+# Pairs that differ only in comments and layout: the same program.
+_SAME = [
+    (_AFTER_LOOP, _AFTER_LOOP.replace("    ", "  ").replace("s += x", "s+=x  # add")),
+    ("x = f(a,\n      b)\n", "x = f(a, b)\n\n\n# done\n"),
+    ("y = [1,\n     2]\n", "y = [1, 2]\n"),
+    ("x = (a - b) * c\n", "x = ((a - b)) * c\n"),  # redundant brackets are layout
+]
+
+
+@pytest.mark.parametrize("a, b", _DISTINCT)
+def test_hash_tells_apart_programs_that_differ_in_structure(a, b):
+    assert code_hash(a) != code_hash(b)
+
+
+@pytest.mark.parametrize("a, b", _SAME)
+def test_hash_ignores_comments_and_layout(a, b):
+    assert code_hash(a) == code_hash(b)
+
+
+def test_hash_of_code_that_does_not_parse_keeps_its_indentation():
+    broken_inside, broken_after = _INSIDE_LOOP + "  )", _AFTER_LOOP + "  )"
+    assert code_hash(broken_inside) != code_hash(broken_after)
+    assert code_hash(broken_inside) == code_hash("# note\n" + broken_inside)

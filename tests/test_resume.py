@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -52,7 +53,10 @@ def test_sigkill_then_resume_loses_nothing_and_keeps_budget(ray_session, tmp_pat
     )
     deadline = time.monotonic() + 240
     db = None
-    kill_at = 40 + int.from_bytes(os.urandom(1), "little") % 60  # a random moment mid-run
+    # A random moment mid-run, from a seed that is printed: EVOLVE_KILL_SEED=S replays it.
+    seed = int(os.environ.get("EVOLVE_KILL_SEED") or random.SystemRandom().randrange(1 << 32))
+    kill_at = 40 + random.Random(seed).randrange(60)
+    print(f"killing the run at evaluation {kill_at} (EVOLVE_KILL_SEED={seed})")
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(

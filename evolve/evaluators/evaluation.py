@@ -13,9 +13,11 @@ STATUSES = (
     "invalid",  # outputs have the right shape but break a constraint of the problem
     "bad_output",  # outputs missing, wrong names, dtypes, shapes, non-finite, too large
     "timeout",  # killed at the wall-time or CPU-time limit
+    "score_timeout",  # its outputs took the trusted evaluator past limits.score_time_s
     "memory",  # exceeded the memory limit
     "crash",  # raised, exited, or was killed by a signal
     "syntax_error",  # the code does not compile
+    "stopped",  # a heuristic problem's cascade stopped it after a cheap stage (not good enough)
     "rejected",  # never run: edit outside the EVOLVE-BLOCK, no change, duplicate, ...
     "error",  # the evaluator itself failed (a bug on our side, recorded, never scored)
 )

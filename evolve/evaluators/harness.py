@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evolve.evaluators.evaluation import Evaluation
-from evolve.sandbox import SandboxRequest, SandboxResult, run
+from evolve.evaluators.scoring import bounded_score
+from evolve.sandbox import Sandbox, SandboxRequest, SandboxResult, default_sandbox
 
 if TYPE_CHECKING:
     from evolve.problem import Problem
@@ -85,17 +86,48 @@ def score_sandbox_result(problem: Problem, result: SandboxResult) -> Evaluation:
             feedback += "\nstderr (tail):\n" + result.stderr_tail.strip()[-1000:]
         ev = Evaluation.failed(result.status, result.error or result.status, feedback=feedback)
     else:
-        ev = problem.score(result.outputs)
+        # In a scoring process of its own, killed past limits.score_time_s (score_timeout).
+        ev = bounded_score(problem, result.outputs)
     ev.metrics.update({f"eval_{k}": float(v) for k, v in timing.items()})
     if result.stdout_tail:
         ev.artifacts.setdefault("stdout_tail", result.stdout_tail[-1000:])
     return ev
 
 
-def evaluate_code(problem: Problem, code: str, timeout: float | None = None) -> Evaluation:
-    """Run `code` in a fresh sandbox process and score its outputs with the trusted evaluator."""
+def evaluate_code(
+    problem: Problem,
+    code: str,
+    timeout: float | None = None,
+    *,
+    sandbox: Sandbox | None = None,
+    sets: tuple[str, ...] = ("train", "validation", "test"),
+    context: dict[str, Any] | None = None,
+    use_cascade: bool = False,
+) -> Evaluation:
+    """The one entry point from code to a trusted Evaluation: run `code` in the sandbox (this
+    process's default one unless `sandbox` is given) and score what it returns.
+
+    A heuristic problem's child runs on every instance of `sets` (train first, with the
+    cascade if `use_cascade`; `context` holds the parent's and island best's metrics for the
+    cascade's thresholds).
+    """
     try:
         compile(code, "program.py", "exec")
     except SyntaxError as exc:
         return Evaluation.failed("syntax_error", f"line {exc.lineno}: {exc.msg}")
-    return score_sandbox_result(problem, run(sandbox_request(problem, code, timeout)))
+    except (ValueError, TypeError) as exc:  # null bytes in the source
+        return Evaluation.failed("syntax_error", str(exc))
+    box = sandbox or default_sandbox()
+    if problem.heuristic:
+        from evolve.evaluators.cascade import evaluate_instances
+
+        return evaluate_instances(
+            problem,
+            code,
+            box.run,
+            sets=sets,
+            context=context,
+            timeout=timeout,
+            use_cascade=use_cascade,
+        )
+    return score_sandbox_result(problem, box.run(sandbox_request(problem, code, timeout)))

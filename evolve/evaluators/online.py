@@ -22,11 +22,18 @@ from typing import Any
 
 import numpy as np
 
-ITEM, END = 1.0, 0.0
+from evolve.sandbox._channel import END, ITEM, Channel, recv_exact
+
+__all__ = ["Channel", "ChildSilent", "OnlineError", "OnlineSession", "play_in_process", "serve"]
 
 
 class OnlineError(ValueError):
     """A decision the session refuses (out of range, no room, malformed); says which and why."""
+
+
+class ChildSilent(OnlineError):
+    """The child stopped answering before every item was decided (it crashed, timed out or
+    returned early): the sandbox's status says why, when it has a reason."""
 
 
 class OnlineSession:
@@ -54,47 +61,6 @@ class OnlineSession:
     def outputs(self) -> dict[str, np.ndarray]:
         """The session's own record of the decisions: what the trusted evaluator scores."""
         raise NotImplementedError
-
-
-class Channel:
-    """The child's end: `recv()` the next item (None at the end), `send()` a decision.
-
-    Runs inside the sandbox, in the child's process; it holds one socket and nothing of the
-    instance but the item it was last sent.
-    """
-
-    def __init__(self, sock: socket.socket, item_size: int, decision_size: int) -> None:
-        self._sock = sock
-        self._in = struct.Struct(f"<{item_size + 1}d")
-        self._out = struct.Struct(f"<{decision_size}d")
-        self.decision_size = decision_size
-
-    def recv(self) -> np.ndarray | None:
-        data = _recv_exact(self._sock, self._in.size)
-        if data is None:
-            return None
-        frame = self._in.unpack(data)
-        if frame[0] != ITEM:
-            return None
-        return np.array(frame[1:], dtype=np.float64)
-
-    def send(self, decision: Any) -> None:
-        values = np.asarray(decision, dtype=np.float64).ravel()
-        if values.size != self.decision_size:
-            raise ValueError(
-                f"a decision is {self.decision_size} number(s), got {values.size}: {decision!r}"
-            )
-        self._sock.sendall(self._out.pack(*values.tolist()))
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
 
 
 def item_frame(session: OnlineSession, item: Sequence[float] | None) -> bytes:
@@ -142,13 +108,19 @@ def play_in_process(
 
     t = threading.Thread(target=child, daemon=True)
     t.start()
+    refused: OnlineError | None = None
     try:
         serve(session, ours)
+    except OnlineError as exc:
+        refused = exc
     finally:
         ours.close()
         t.join()
+    # A harness that raised also stopped answering; its own error is the reason, not that.
     if error:
         raise error[0]
+    if refused is not None:
+        raise refused
     return session.outputs()
 
 
@@ -165,8 +137,8 @@ def serve(session: OnlineSession, sock: socket.socket) -> None:
             sock.sendall(item_frame(session, None))
             return
         sock.sendall(item_frame(session, item))
-        data = _recv_exact(sock, size)
+        data = recv_exact(sock, size)
         if data is None:
-            raise OnlineError(f"the program stopped answering after {count} item(s)")
+            raise ChildSilent(f"the program stopped answering after {count} item(s)")
         session.decide(decision_from(session, data))
         count += 1

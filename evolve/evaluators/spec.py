@@ -35,13 +35,18 @@ class ArraySpec:
     shape: tuple[int | None, ...] = (None,)
     max_elements: int = DEFAULT_MAX_ELEMENTS
     min_elements: int = 1
+    optional: bool = False  # the program may leave this output out
 
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> ArraySpec:
-        unknown = set(d) - {"dtype", "shape", "max_elements", "min_elements"}
+        unknown = set(d) - {"dtype", "shape", "max_elements", "min_elements", "optional"}
         if unknown:
             raise ValueError(
-                f"output {name!r}: unknown keys {sorted(unknown)}; allowed: dtype, shape, max_elements, min_elements"
+                f"output {name!r}: unknown keys {sorted(unknown)}; allowed: dtype, shape, max_elements, min_elements, optional"
+            )
+        if not isinstance(d.get("optional", False), bool):
+            raise ValueError(
+                f"output {name!r}: optional must be true or false, not {d['optional']!r}"
             )
         dtype = d.get("dtype", "float")
         if dtype not in _KINDS:
@@ -61,6 +66,7 @@ class ArraySpec:
             shape=tuple(shape),
             max_elements=int(d.get("max_elements", DEFAULT_MAX_ELEMENTS)),
             min_elements=int(d.get("min_elements", 1)),
+            optional=bool(d.get("optional", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,6 +75,7 @@ class ArraySpec:
             "shape": list(self.shape),
             "max_elements": self.max_elements,
             "min_elements": self.min_elements,
+            "optional": self.optional,
         }
 
     def check(self, value: Any) -> np.ndarray:
@@ -133,12 +140,13 @@ class OutputSpec:
         return {name: spec.to_dict() for name, spec in self.arrays.items()}
 
     def check(self, outputs: Any) -> dict[str, np.ndarray]:
-        """Validate a mapping of outputs; extra names are an error (nothing is silently dropped)."""
+        """Validate a mapping of outputs; extra names are an error (nothing is silently dropped),
+        and so is a missing one unless its spec is optional."""
         if not isinstance(outputs, dict):
             raise OutputError(
                 f"outputs must be a dict of name -> array, got {type(outputs).__name__}"
             )
-        missing = [n for n in self.arrays if n not in outputs]
+        missing = [n for n, spec in self.arrays.items() if n not in outputs and not spec.optional]
         if missing:
             raise OutputError(f"missing output(s) {missing}; expected {sorted(self.arrays)}")
         extra = [n for n in outputs if n not in self.arrays]
@@ -146,4 +154,6 @@ class OutputSpec:
             raise OutputError(
                 f"unexpected output(s) {sorted(map(str, extra))}; expected only {sorted(self.arrays)}"
             )
-        return {name: spec.check(outputs[name]) for name, spec in self.arrays.items()}
+        return {
+            name: spec.check(outputs[name]) for name, spec in self.arrays.items() if name in outputs
+        }

@@ -2,14 +2,17 @@
 
 A problem's evaluator.py may define `canonical(outputs, params) -> bytes | tuple`; it is used
 first. Otherwise a fallback registered here by problem name is used (Golomb rulers: translation
-and reflection; minimum overlap: scale and reflection), and otherwise the outputs themselves,
-with floats rounded to FLOAT_DIGITS significant digits so that a construction read back from a
-JSON file matches the array it was written from.
+and reflection; minimum overlap: scale and reflection), and otherwise the outputs themselves.
+Floats are rounded to FLOAT_DIGITS significant digits only to drop the last bits of noise;
+two forms are the same construction when `same_form` finds every number equal within the
+problem's tolerance (so a construction read back from a JSON file, or recomputed with other
+rounding, still matches).
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +21,23 @@ import numpy as np
 if TYPE_CHECKING:
     from evolve.problem import Problem
 
-FLOAT_DIGITS = 9
+FLOAT_DIGITS = 15
+
+
+def same_form(a: Any, b: Any, tolerance: float) -> bool:
+    """Whether two canonical forms agree: the same structure, equal strings and integers, and
+    floats equal within `tolerance` (relative, and absolute near zero)."""
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(
+            same_form(x, y, tolerance) for x, y in zip(a, b, strict=True)
+        )
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            return math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)
+        return False
+    if isinstance(a, bytes) and isinstance(b, bytes):
+        return a == b
+    return type(a) is type(b) and a == b
 
 
 def _rounded(a: np.ndarray) -> tuple:

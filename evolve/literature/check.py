@@ -1,7 +1,8 @@
 """The check stage: compare one result with what is known and decide its verdict.
 
-Order: rediscovery (canonical form equal to a published construction), then value against the
-best known. A value that beats the best known by more than the tolerance becomes
+Order: a value beyond a proven bound (`contradicts_bound`, logged as an error: no valid result
+can be there), rediscovery (canonical form equal to a published construction), then value
+against the best known. A value that beats the best known by more than the tolerance becomes
 `improves_known` only after every gate passes: the exact verifier accepts it and confirms the
 value, and the program, re-run in a fresh sandbox, gives identical outputs. A result that fails
 a gate keeps the reason and is never called an improvement.
@@ -9,6 +10,7 @@ a gate keeps the reason and is never called an improvement.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,13 +19,15 @@ import numpy as np
 
 from evolve.evaluators.spec import OutputError
 from evolve.literature.advisory import ask, build_prompt
-from evolve.literature.canonical import canonical_form, canonical_source
+from evolve.literature.canonical import canonical_form, canonical_source, same_form
 from evolve.literature.known import KnownResult, KnownTable, known_table, strongest
 from evolve.literature.verdict import Verdict
 
 if TYPE_CHECKING:
     from evolve.evaluators.evaluation import Evaluation
     from evolve.problem import Problem
+
+log = logging.getLogger(__name__)
 
 
 def outcome(direction: str, score: float, reference: float, tolerance: float) -> str:
@@ -91,13 +95,18 @@ def _verify(problem: Problem, outputs: dict[str, np.ndarray]) -> tuple[dict[str,
 
 
 def _rerun(
-    problem: Problem, code: str, outputs: dict[str, np.ndarray], score: float
+    problem: Problem,
+    code: str,
+    outputs: dict[str, np.ndarray],
+    score: float,
+    timeout_s: float | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """Re-run the child in a fresh sandbox; (what happened, why it fails or '')."""
+    """Re-run the child in a fresh sandbox (with the run's time limit, `timeout_s`, when given;
+    else the problem's); (what happened, why it fails or '')."""
     from evolve.evaluators.harness import sandbox_request
     from evolve.sandbox import run
 
-    res = run(sandbox_request(problem, code))
+    res = run(sandbox_request(problem, code, timeout_s))
     info: dict[str, Any] = {"status": res.status, "wall_s": res.wall_s}
     if res.status != "ok":
         info["error"] = res.error
@@ -137,12 +146,13 @@ def check(
     rerun: bool = False,
     llm: str | None = None,
     llm_options: dict[str, Any] | None = None,
+    timeout_s: float | None = None,
 ) -> Verdict:
     """Decide the verdict for a scored result.
 
     `outputs` are the child's outputs and `evaluation` their trusted (valid) evaluation. With
     `code` and `rerun=True`, an apparent improvement is re-run in a fresh sandbox before it can
-    be `improves_known`. `llm` names a litellm model for an advisory note on prior work
+    be `improves_known` (within `timeout_s`, the run's `sandbox.timeout_s`, when given). `llm` names a litellm model for an advisory note on prior work
     (`llm_options` may give api_base, api_key, timeout); it never changes the verdict.
     """
     if isinstance(problem, (str, Path)):
@@ -156,7 +166,7 @@ def check(
     clean = problem.check_outputs(outputs)
     score = float(evaluation.score)
     table = known_table(problem)
-    v = _verdict(problem, clean, score, table, code=code, rerun=rerun)
+    v = _verdict(problem, clean, score, table, code=code, rerun=rerun, timeout_s=timeout_s)
     if llm:
         opts = dict(llm_options or {})
         adv = ask(llm, build_prompt(problem, table, clean, score), **opts)
@@ -173,6 +183,7 @@ def _verdict(
     code: str | None,
     rerun: bool,
     no_outputs: str = "",
+    timeout_s: float | None = None,
 ) -> Verdict:
     direction = table.direction or problem.direction
     v = Verdict(
@@ -210,11 +221,23 @@ def _verdict(
         if comp:
             v.compared_against.append(comp)
 
+    # 0. Beyond a proven bound: impossible for a valid result, so the evaluator, the instance
+    # data or the bound is wrong. Checked first: nothing else about such a result is meaningful.
+    bound = table.proven_bound
+    if bound is not None and bound.number is not None:
+        v.proven_bound, v.proven_bound_citation = bound.number, bound.citation
+        if outcome(direction, score, bound.number, tol) == "improves":
+            v.status = "contradicts_bound"
+            inst = f" instance {table.instance}" if table.instance else ""
+            v.reason = f"check the evaluator and the data of {problem.name}{inst}"
+            log.error("literature check: %s: %s", problem.name, v.message())
+            return v
+
     # 1. Rediscovery: equal to a published construction under the problem's symmetries.
     if table.constructions and outputs is not None:
         mine = canonical_form(problem, outputs)
         for c in table.constructions:
-            if canonical_form(problem, c.outputs) == mine:
+            if same_form(canonical_form(problem, c.outputs), mine, problem.tolerance):
                 v.status = "rediscovers_known"
                 v.matched = {
                     "kind": "construction",
@@ -223,7 +246,7 @@ def _verdict(
                     "attribution": c.attribution,
                     "value": c.value,
                 }
-                v.reason = f"equal to {c.file} under {v.canonical}"
+                v.reason = f"equal to {c.file} under {v.canonical}, within the tolerance {problem.tolerance:g}"
                 return v
 
     # 2. Value against the best known.
@@ -274,7 +297,7 @@ def _verdict(
         elif not rerun:
             why = "the re-run in a fresh sandbox was not requested"
         else:
-            v.rerun, why = _rerun(problem, code, outputs, score)
+            v.rerun, why = _rerun(problem, code, outputs, score, timeout_s)
     if why:
         return _unconfirmed(v, matched_value, why)
     v.status, v.reverified = "improves_known", True
@@ -290,6 +313,7 @@ def check_program(
     *,
     llm: str | None = None,
     llm_options: dict[str, Any] | None = None,
+    timeout_s: float | None = None,
 ) -> dict[str, Any]:
     """The check for a program recorded in a run database (the engine calls it on each new best).
 
@@ -317,7 +341,13 @@ def check_program(
     if not valid or recorded is None:
         raise ValueError(f"program {program_id} has no valid score to check")
     table = known_table(problem)
-    res = run(sandbox_request(problem, code))
+    if problem.heuristic:
+        verdict, metrics = check_heuristic(problem, code, table)
+        d = verdict.to_dict()
+        d["program_id"] = program_id
+        d["metrics"] = {k: v for k, v in metrics.items() if not k.startswith("eval_")}
+        return d
+    res = run(sandbox_request(problem, code, timeout_s))  # the run's limit, not the problem's
     ev = problem.score(res.outputs) if res.status == "ok" else None
     if ev is None or not ev.valid or ev.score is None:
         why = res.error if res.status != "ok" else (ev.error if ev else "")
@@ -329,11 +359,21 @@ def check_program(
             code=code,
             rerun=True,
             no_outputs=f"running the program again gave no valid outputs ({res.status}: {why})",
+            timeout_s=timeout_s,
         )
         if not v.reason:
             v.reason = f"running the program again gave no valid outputs ({res.status}: {why})"
     else:
-        v = check(problem, res.outputs, ev, code=code, rerun=True, llm=llm, llm_options=llm_options)
+        v = check(
+            problem,
+            res.outputs,
+            ev,
+            code=code,
+            rerun=True,
+            llm=llm,
+            llm_options=llm_options,
+            timeout_s=timeout_s,
+        )
         if ev.score != float(recorded):
             note = f"the fresh run scores {ev.score!r}, the run recorded {float(recorded)!r}"
             v.reason = f"{v.reason}; {note}" if v.reason else note
@@ -343,3 +383,53 @@ def check_program(
     d = v.to_dict()
     d["program_id"] = program_id
     return d
+
+
+def check_heuristic(
+    problem: Problem, code: str, table: KnownTable | None = None
+) -> tuple[Verdict, dict[str, float]]:
+    """The check for a heuristic problem's program: scored afresh on every instance set, test
+    included, twice in fresh sandboxes; the verdict compares the metric known.yaml names
+    (`metric:`, default `test`) with the known values. Returns it with every metric.
+
+    There is no construction to verify exactly: every decision was checked by trusted code, so
+    the gate for `improves_known` is that the two fresh evaluations agree on every metric.
+    """
+    from evolve.evaluators.harness import evaluate_code
+
+    table = table or known_table(problem)
+    metric = table.metric or "test"
+    first = evaluate_code(problem, code)
+    if not first.valid:
+        raise ValueError(
+            f"the program failed when scored afresh on every set ({first.status}: {first.error})"
+        )
+    if metric not in first.metrics:
+        raise ValueError(
+            f"known.yaml names the metric {metric!r}, which {problem.name} does not report "
+            f"(it reports {', '.join(sorted(k for k in first.metrics if not k.startswith('eval_')))})"
+        )
+    score = float(first.metrics[metric])
+    v = _verdict(problem, None, score, table, code=code, rerun=True, no_outputs="re-run pending")
+    v.reason = f"on {metric}" + (
+        f"; {v.reason}" if v.reason and v.reason != "re-run pending" else ""
+    )
+    if v.unconfirmed_improvement:
+        again = evaluate_code(problem, code)
+        differ = sorted(
+            k
+            for k in first.metrics
+            if not k.startswith("eval_") and again.metrics.get(k) != first.metrics[k]
+        )
+        if again.valid and not differ:
+            v.status, v.reverified, v.unconfirmed_improvement = "improves_known", True, False
+            v.reason = (
+                f"on {metric}: two fresh evaluations on every instance agree; every decision "
+                "was checked by the trusted evaluator"
+            )
+        else:
+            v.reason = (
+                f"on {metric}: a second fresh evaluation differs "
+                f"({', '.join(differ) or again.error}): the program is not deterministic"
+            )
+    return v, first.metrics

@@ -39,6 +39,7 @@ KNOWN_KEYS = {
     "catalogue_instance",
     "title",
     "note",
+    "metric",  # heuristic problems: the metric the known values are for, e.g. test_weibull5k
 }
 
 
@@ -101,6 +102,10 @@ class KnownTable:
     erdos_problem: int | None
     sources: list[str]
     problems: list[str] = field(default_factory=list)  # why a construction or value was skipped
+    # A proven bound no valid result can beat (a lower bound for a min problem): the verdict
+    # `contradicts_bound` for a result beyond it. When it equals the best value, that is optimal.
+    proven_bound: KnownResult | None = None
+    metric: str | None = None  # heuristic problems: which metric the values are for
 
     def results(self) -> list[KnownResult]:
         """Every known value, newest first (best known first among equals)."""
@@ -176,12 +181,16 @@ def _instance_view(
     """(best_known mapping, claims, whether the file's best_known is this instance's).
 
     known.yaml's best_known and claims are for the instance in its `params` (all instances if
-    it has none); other instances take their value from a `values_by_<param>` table, whose
-    rows are a number or a mapping like best_known (missing fields come from best_known).
+    it has neither params nor a `values_by_<param>` row for this instance); other instances
+    take their value from a `values_by_<param>` table, whose rows are a number or a mapping
+    like best_known (missing fields come from best_known) with, optionally, the instance's own
+    `claimed` list and `proven_bound`.
     """
     best, claimed = raw.get("best_known"), list(raw.get("claimed") or [])
     own = raw.get("params") or {}
-    if problem is None or all(str(problem.params.get(k)) == str(v) for k, v in own.items()):
+    if problem is None or (
+        own and all(str(problem.params.get(k)) == str(v) for k, v in own.items())
+    ):
         return best, claimed, True
     defaults = {k: v for k, v in (best or {}).items() if k in ("citation", "status", "bound_kind")}
     for key, table in raw.items():
@@ -190,12 +199,28 @@ def _instance_view(
         row = _lookup(table, problem.params[key[len("values_by_") :]])
         if row is None:
             continue
-        return (
-            ({**defaults, **row} if isinstance(row, dict) else {**defaults, "value": row}),
-            [],
-            False,
-        )
+        if not isinstance(row, dict):
+            return {**defaults, "value": row}, [], False
+        return {**defaults, **row}, list(row.get("claimed") or []), False
+    if not own:
+        return best, claimed, True
     return None, [], False
+
+
+def _bound(d: Any, kind: str, source: str) -> KnownResult | None:
+    """A bound row of an instance ({value, citation, date}) as a KnownResult of kind bound."""
+    if not isinstance(d, dict) or _num(d.get("value")) is None:
+        return None
+    return KnownResult(
+        value=d["value"],
+        citation=str(d.get("citation") or ""),
+        kind="bound",
+        date=str(d["date"]) if d.get("date") else None,
+        status=str(d.get("status") or kind),
+        bound_kind=kind,
+        note=str(d.get("note") or ""),
+        source=source,
+    )
 
 
 def read_known_yaml(path: Path) -> dict[str, Any]:
@@ -372,6 +397,17 @@ def known_table(problem: Problem | None = None, *, entry_id: str | None = None) 
     direction = (
         raw.get("direction") or entry.get("direction") or (problem.direction if problem else None)
     )
+    # A direction that disagrees with problem.yaml would invert every verdict: refuse it.
+    if problem is not None:
+        for where, given in (
+            (sources[0] if raw else "known.yaml", raw.get("direction")),
+            (f"catalogue entry {cat_id}", entry.get("direction")),
+        ):
+            if given and given != problem.direction:
+                raise KnownError(
+                    f"{where} says direction {given!r} but {problem.path / 'problem.yaml'} says "
+                    f"{problem.direction!r}; make them agree"
+                )
 
     best_raw, claimed_raw, _ = _instance_view(raw, problem)
     best = _result(best_raw, "best_known", None, "known.yaml", whole) if best_raw else None
@@ -383,6 +419,9 @@ def known_table(problem: Problem | None = None, *, entry_id: str | None = None) 
         if (r := _result(d, "history", None, "known.yaml", True))
     ]
     bounds: list[KnownResult] = []
+    proven = _bound((best_raw or {}).get("proven_bound"), "proven", "known.yaml")
+    uncertified = _bound((best_raw or {}).get("uncertified_bound"), "uncertified", "known.yaml")
+    bounds.extend(b for b in (proven, uncertified) if b is not None)
 
     if entry:
         cbest = _result(entry.get("best_known") or {}, "best_known", cat_key, "catalogue", whole)
@@ -449,4 +488,6 @@ def known_table(problem: Problem | None = None, *, entry_id: str | None = None) 
         erdos_problem=erdos_num,
         sources=sources,
         problems=problems,
+        proven_bound=proven,
+        metric=str(raw["metric"]) if raw.get("metric") else None,
     )

@@ -1,8 +1,9 @@
 """The Verdict record: how one result compares with what is known, and the line that says so.
 
 The wording is fixed: an improvement is only ever a "candidate improvement on the best known
-value as of DATE (CITATION), re-verified" (never a record or a discovery), and a match names
-what it matched.
+value as of DATE (CITATION), re-verified" (never a record or a discovery), a match names
+what it matched (and says "the proven optimum" when the best known value meets a proven bound),
+and a result beyond a proven bound is `contradicts_bound`: an error somewhere, never a result.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ STATUSES = (
     "rediscovers_known",  # equal to a published construction up to the problem's symmetries
     "below_known",  # worse than the best known value (or rejected by the exact verifier)
     "unreferenced",  # nothing known to compare with
+    "contradicts_bound",  # beats a proven bound: an evaluator, instance or data error
 )
 
 
@@ -49,6 +51,8 @@ class Verdict:
     verification: dict[str, Any] | None = None  # the exact verifier's Verification, as a dict
     rerun: dict[str, Any] | None = None  # what the fresh sandbox re-run gave
     compared_against: list[dict[str, Any]] = field(default_factory=list)
+    proven_bound: float | None = None  # the proven bound no valid result can beat, if known
+    proven_bound_citation: str = ""
     erdos_problem: int | None = None
     erdos_status: str | None = None
     canonical: str = ""  # which canonical form was used for rediscovery matching
@@ -62,7 +66,7 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able; the `verdict` object of `evolve score --json`."""
         d = asdict(self)
-        for k in ("score", "best_known", "reference_value"):
+        for k in ("score", "best_known", "reference_value", "proven_bound"):
             if isinstance(d[k], float) and not math.isfinite(d[k]):
                 d[k] = None
         d["message"] = self.message()
@@ -80,6 +84,18 @@ class Verdict:
                 ]
                 notes.append(f"{verb} the disputed claim {_fmt(c['value'])} ({c['citation']})")
         return ("; " + "; ".join(notes)) if notes else ""
+
+    @property
+    def proven_optimum(self) -> bool:
+        """The best known value meets a proven bound: it is optimal."""
+        return (
+            self.proven_bound is not None
+            and self.reference_value is not None
+            and self.proven_bound == self.reference_value
+        )
+
+    def _bound_word(self) -> str:
+        return "lower bound" if self.direction != "max" else "upper bound"
 
     def message(self) -> str:
         """One human line."""
@@ -104,6 +120,13 @@ class Verdict:
                 f"rediscovers the known construction {m.get('name', '?')} ({m.get('file', '?')}{who}) "
                 f"up to the problem's symmetries; value {_fmt(self.score)}" + erdos
             )
+        if s == "contradicts_bound":
+            return (
+                f"ERROR: {_fmt(self.score)} beats the proven {self._bound_word()} "
+                f"{_fmt(self.proven_bound)} ({self.proven_bound_citation or 'no citation'}), which no "
+                "valid result can: an evaluator, instance or data error, never an improvement"
+                + (f" ({self.reason})" if self.reason else "")
+            )
         if s == "matches_known":
             if self.unconfirmed_improvement:
                 return (
@@ -111,8 +134,14 @@ class Verdict:
                     f"({_fmt(self.score)}) but is NOT re-verified ({self.reason}); counted only as matching it"
                     + erdos
                 )
+            what = (
+                f"the proven optimum {_fmt(self.reference_value)} {self._source()}, its "
+                f"{self._bound_word()} from {self.proven_bound_citation or 'no citation'}"
+                if self.proven_optimum
+                else f"the best known value {_fmt(self.reference_value)} {self._source()}"
+            )
             return (
-                f"matches the best known value {_fmt(self.reference_value)} {self._source()} within tolerance: "
+                f"matches {what} within tolerance: "
                 f"{_fmt(self.score)}" + self._disputed_note() + erdos
             )
         if s == "below_known":

@@ -6,21 +6,30 @@ element) and answers with a SEARCH/REPLACE edit, exactly as a model would. A run
 mutator therefore takes the same path as one on GPT or Claude: prompt, response, diff, child.
 
 Model string: `evolve-local/mutator`. Deterministic given the request's `seed`.
+
+A problem plug-in may add structure-aware moves where perturbing constants is not enough: a
+`mutations.py` in its folder defining `propose(code: str, rng: random.Random) -> tuple[str,
+str] | None` (a description and the whole new program, or None). It is trusted code, like the
+evaluator, and runs in the island's process; half of the local mutator's answers then come
+from it (answered as a full rewrite), the rest from the generic moves.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import random
 import time
 import tokenize
+from collections.abc import Callable
+from pathlib import Path
 
 import litellm
 from litellm import CustomLLM
 from litellm.types.utils import ModelResponse
 
-from evolve.mutation.prompts import extract_current_program
+from evolve.mutation.prompts import extract_current_program, extract_second_parent
 from evolve.program import find_blocks
 
 PROVIDER = "evolve-local"
@@ -140,6 +149,36 @@ def propose(code: str, rng: random.Random) -> Mutation | None:
     return Mutation(f"swap {tok.string} -> {_NAME_SWAPS[tok.string]} on line {row}", row, new)
 
 
+def crossover(code: str, second: str, rng: random.Random) -> Mutation | None:
+    """Take one constant from the second parent, where the two blocks have the same shape
+    (the same sequence of tokens but for numbers) and differ in that constant."""
+    try:
+        mine, theirs = _tokens_in_block(code), _tokens_in_block(second)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return None
+    if [t.string for t in mine if t.type != tokenize.NUMBER] != [
+        t.string for t in theirs if t.type != tokenize.NUMBER
+    ]:
+        return None
+    pairs = [
+        (a, b)
+        for a, b in zip(
+            [t for t in mine if t.type == tokenize.NUMBER],
+            [t for t in theirs if t.type == tokenize.NUMBER],
+            strict=True,
+        )
+        if a.string != b.string
+    ]
+    if not pairs:
+        return None
+    a, b = rng.choice(pairs)
+    row = a.start[0]
+    new = _replace_span(code.splitlines()[row - 1], a.start[1], a.end[1], b.string)
+    return Mutation(
+        f"take {b.string} from the second parent for {a.string} on line {row}", row, new
+    )
+
+
 def as_search_replace(code: str, m: Mutation) -> str:
     """A SEARCH/REPLACE edit for the mutation, with enough context lines to be unique."""
     lines = code.splitlines()
@@ -156,6 +195,36 @@ def as_search_replace(code: str, m: Mutation) -> str:
     return f"<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE"
 
 
+ProblemMoves = Callable[[str, random.Random], "tuple[str, str] | None"]
+_problem_moves: ProblemMoves | None = None
+PROBLEM_MOVES_SHARE = 0.5  # of answers, when the problem brings its own moves
+
+
+def load_problem_moves(folder: Path) -> ProblemMoves | None:
+    """The `propose` of a problem folder's mutations.py, or None if it has none."""
+    path = Path(folder) / "mutations.py"
+    if not path.exists():
+        return None
+    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(f"_evolve_problem_{digest}_mutations", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ValueError(f"{path} failed to import: {type(exc).__name__}: {exc}") from exc
+    fn = getattr(module, "propose", None)
+    if not callable(fn):
+        raise ValueError(f"{path} must define propose(code, rng) -> (description, new_code) | None")
+    return fn
+
+
+def use_problem_moves(fn: ProblemMoves | None) -> None:
+    """Make this process's local mutator use a problem's own moves (None: generic only)."""
+    global _problem_moves
+    _problem_moves = fn
+
+
 def mutate_prompt(prompt: str, seed: int | None) -> str:
     """The local mutator's whole answer to a prompt."""
     code = extract_current_program(prompt)
@@ -164,6 +233,21 @@ def mutate_prompt(prompt: str, seed: int | None) -> str:
     if seed is None:
         seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:12], 16)
     rng = random.Random(seed)
+    if _problem_moves is not None and rng.random() < PROBLEM_MOVES_SHARE:
+        try:
+            move = _problem_moves(code, rng)
+        except Exception as exc:  # a bug in a plug-in's moves: say so, fall back to ours
+            move = None
+            text = f"(the problem's own moves failed: {type(exc).__name__}: {exc})\n"
+        else:
+            text = ""
+        if move is not None and move[1].strip() and move[1] != code:
+            return f"{text}Idea: {move[0]}.\n\n```python\n{move[1]}```\n"
+    second = extract_second_parent(prompt)
+    if second is not None:
+        m = crossover(code, second, rng)
+        if m is not None:
+            return f"Idea: {m.description}.\n\n{as_search_replace(code, m)}\n"
     for _ in range(8):
         m = propose(code, rng)
         if m is None:
@@ -177,14 +261,23 @@ class LocalMutator(CustomLLM):
     """litellm custom provider `evolve-local`."""
 
     def _answer(
-        self, messages: list, optional_params: dict, model_response: ModelResponse
+        self, model_name: str, messages: list, optional_params: dict, model_response: ModelResponse
     ) -> ModelResponse:
         t0 = time.perf_counter()
         prompt = "\n".join(str(m.get("content", "")) for m in messages)
         seed = optional_params.get("seed")
-        text = mutate_prompt(prompt, seed)
+        if model_name.endswith("/judge"):
+            from evolve.mutation.judge import local_answer
+
+            text = local_answer(prompt)
+        elif "## Digest" in prompt and "## Current program" not in prompt:
+            from evolve.mutation import scratchpad
+
+            text = scratchpad.local_answer(prompt)
+        else:
+            text = mutate_prompt(prompt, seed)
         model_response.choices[0].message.content = text  # type: ignore[union-attr]
-        model_response.model = MODEL
+        model_response.model = f"{PROVIDER}/{model_name.rsplit('/', 1)[-1]}"
         # Word counts stand in for tokens: the local mutator has no tokenizer and costs nothing.
         usage = litellm.Usage(
             prompt_tokens=len(prompt.split()),
@@ -197,11 +290,11 @@ class LocalMutator(CustomLLM):
 
     def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
                    print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
-        return self._answer(messages, optional_params or {}, model_response)
+        return self._answer(str(model), messages, optional_params or {}, model_response)
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                           print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
-        return self._answer(messages, optional_params or {}, model_response)
+        return self._answer(str(model), messages, optional_params or {}, model_response)
 
 
 _registered = False

@@ -7,16 +7,71 @@ run is live. A run killed at any moment resumes from this file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Indexes added in version 2: the report looks up a program's verdicts, resume replays a
+# run's migrations and resets.
+_V2_INDEXES = (
+    ("literature_checks", ("run_id", "program_id")),
+    ("migrations", ("run_id",)),
+    ("resets", ("run_id",)),
+)
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    for table, cols in _V2_INDEXES:
+        name = f"idx_{table}_{'_'.join(cols)}"
+        conn.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({", ".join(cols)})')
+
+
+# From a version to the next: each step runs in one transaction with the version's update.
+# Never edit a step once released; add the next one and bump SCHEMA_VERSION.
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version a database file says it has (0 when it has no evolve schema)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection, where: str) -> int:
+    """Bring a database to SCHEMA_VERSION, one step per transaction; the version it had."""
+    found = version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"{where} has schema version {version}, written by a newer evolve; this one reads "
+            f"up to {SCHEMA_VERSION}: upgrade evolve to open it"
+        )
+    if version == 0:
+        raise DatabaseError(f"{where} has no evolve schema (no meta table)")
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version](conn)
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version + 1)]
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        version += 1
+    return found
 
 
 class DatabaseError(RuntimeError):
@@ -40,6 +95,13 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> sqlite3.Cursor:
+    """INSERT one row (names are the schema's own, never from outside)."""
+    names = ", ".join(f'"{k}"' for k in row)
+    marks = ", ".join("?" for _ in row)
+    return conn.execute(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', list(row.values()))
+
+
 class Database:
     """Typed access to a run database (sqlite-utils underneath)."""
 
@@ -52,7 +114,20 @@ class Database:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        # The schema version the file had when opened (older ones are migrated: on disk when
+        # writing, in a copy in memory when only reading).
+        self.found_version = SCHEMA_VERSION
         try:
+            if readonly:
+                version = schema_version(conn)
+                if 0 < version < SCHEMA_VERSION:
+                    mem = sqlite3.connect(":memory:", isolation_level=None)
+                    conn.backup(mem)
+                    conn.close()
+                    conn = mem
+                    self.found_version = migrate(conn, str(self.path))
+            elif "meta" in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}:
+                self.found_version = migrate(conn, str(self.path))
             self.db = sqlite_utils.Database(conn)
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
@@ -119,6 +194,34 @@ class Database:
             # Files made before the column existed gain it (a NULL node: not recorded);
             # an added column needs no new schema version, older readers ignore it.
             db["programs"].add_column("node", str)
+        # A heuristic problem's final best scored once on the held-out test set (a table of
+        # its own: created here, so databases from before it simply have no test scores).
+        db["test_scores"].create(
+            {
+                "id": int,
+                "run_id": str,
+                "program_id": int,
+                "status": str,
+                "error": str,
+                "score": float,
+                "metrics": str,
+                "created_at": float,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        db["scratchpad"].create(
+            {
+                "id": int,
+                "run_id": str,
+                "at_evaluation": int,  # the note is in force from this many evaluations on
+                "note": str,
+                "llm_call_id": int,
+                "created_at": float,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
         db["llm_calls"].create(
             {
                 "id": int,
@@ -139,6 +242,9 @@ class Database:
             pk="id",
             if_not_exists=True,
         )
+        # Added after the first schema: the prompt template of each call (older files gain it).
+        if "template" not in db["llm_calls"].columns_dict:
+            db["llm_calls"].add_column("template", str)
         db["islands"].create(
             {
                 "run_id": str,
@@ -156,6 +262,11 @@ class Database:
         db["elites"].create(
             {"run_id": str, "island": int, "cell": str, "program_id": int, "fitness": float},
             pk=("run_id", "island", "cell"),
+            if_not_exists=True,
+        )
+        db["grids"].create(  # each island's MAP-Elites axes, as of its last recorded elites
+            {"run_id": str, "island": int, "axes": str, "updated_at": float},
+            pk=("run_id", "island"),
             if_not_exists=True,
         )
         db["migrations"].create(
@@ -203,18 +314,31 @@ class Database:
             ("llm_calls", ["run_id"]),
         ):
             db[table].create_index(cols, if_not_exists=True)
+        _migrate_1_to_2(db.conn)  # a new file starts at the current version
 
     def _check_version(self) -> None:
         if "meta" not in self.db.table_names():
             raise DatabaseError(f"{self.path} has no evolve schema (no meta table)")
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else 0
-        if version != SCHEMA_VERSION:
-            raise DatabaseError(
-                f"{self.path} has schema version {version}; this evolve reads version {SCHEMA_VERSION}"
-            )
+        migrate(self.db.conn, str(self.path))  # no-op at SCHEMA_VERSION; refuses a newer one
 
     # --- writes ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the raw connection, committed only if the block ends.
+
+        Plain SQL inside, not sqlite-utils' write methods: sqlite-utils 3.x commits inside
+        Table.insert (4.x uses a savepoint), which would split the transaction in two.
+        """
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def start_run(self, run_id: str, problem: str, seed: int, config: dict, versions: dict) -> None:
         now = time.time()
         existing = self.db["runs"].count_where("id = ?", [run_id])
@@ -272,19 +396,63 @@ class Database:
             "created_at": time.time(),
         }
         counted = row["status"] != "rejected" and prog.get("mode") != "migrant"
-        with self.db.conn:
-            self.db.execute("BEGIN IMMEDIATE")
-            seq = self.db.execute(
+        with self._transaction() as conn:
+            seq = conn.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM programs WHERE run_id = ?", [run_id]
             ).fetchone()[0]
             row["seq"] = seq
-            pid = int(self.db["programs"].insert(row).last_pk)
+            pid = int(_insert(conn, "programs", row).lastrowid)
             if counted:
-                self.db.execute(
+                conn.execute(
                     "UPDATE runs SET evaluations = evaluations + 1, updated_at = ? WHERE id = ?",
                     [time.time(), run_id],
                 )
         return pid
+
+    def record_test_score(self, run_id: str, program_id: int, ev: dict[str, Any]) -> int:
+        """A program's scores on every instance set, test included (see Evolution)."""
+        row = {
+            "run_id": run_id,
+            "program_id": program_id,
+            "status": ev.get("status", ""),
+            "error": ev.get("error", ""),
+            "score": _finite(ev.get("score")),
+            "metrics": _json(ev.get("metrics") or {}),
+            "created_at": time.time(),
+        }
+        return int(self.db["test_scores"].insert(row).last_pk)
+
+    def record_scratchpad(
+        self, run_id: str, at_evaluation: int, note: str, llm_call_id: int | None
+    ) -> int:
+        row = {
+            "run_id": run_id,
+            "at_evaluation": at_evaluation,
+            "note": note,
+            "llm_call_id": llm_call_id,
+            "created_at": time.time(),
+        }
+        return int(self.db["scratchpad"].insert(row).last_pk)
+
+    def scratchpad(self, run_id: str) -> list[dict]:
+        """Every version of the run's note, oldest first."""
+        if "scratchpad" not in self.db.table_names():
+            return []
+        return list(self.db["scratchpad"].rows_where("run_id = ?", [run_id], order_by="id"))
+
+    def recent_children(self, run_id: str, n: int) -> list[dict]:
+        """The last `n` counted children with their parent's score (for the scratchpad)."""
+        rows = self.db.execute(
+            "SELECT c.diff, c.status, c.reason, c.score, p.score FROM programs c "
+            "LEFT JOIN programs p ON p.id = c.parent_id "
+            "WHERE c.run_id = ? AND c.status != 'rejected' AND c.mode NOT IN ('seed', 'migrant') "
+            "ORDER BY c.seq DESC LIMIT ?",
+            [run_id, n],
+        ).fetchall()
+        return [
+            {"diff": d, "status": st, "reason": r, "score": s, "parent_score": ps}
+            for d, st, r, s, ps in reversed(rows)
+        ]
 
     def record_migration(
         self, run_id: str, from_island: int, to_island: int, program_id: int
@@ -299,15 +467,25 @@ class Database:
             }
         )
 
-    def record_elites(self, run_id: str, island: int, cells: list[dict[str, Any]]) -> None:
-        """Replace an island's MAP-Elites cells with its current grid."""
-        with self.db.conn:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
-            self.db["elites"].insert_all(
-                [{"run_id": run_id, "island": island, **c} for c in cells],
-                pk=("run_id", "island", "cell"),
-            )
+    def record_elites(
+        self,
+        run_id: str,
+        island: int,
+        cells: list[dict[str, Any]],
+        axes: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Replace an island's MAP-Elites cells with its current grid (and its axes if given:
+        each dimension's name, bin count and bin edges), in one transaction."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
+            for c in cells:
+                _insert(conn, "elites", {"run_id": run_id, "island": island, **c})
+            if axes is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO grids (run_id, island, axes, updated_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [run_id, island, _json(axes), time.time()],
+                )
 
     def record_reset(self, run_id: str, island: int, program_ids: list[int]) -> None:
         self.db["resets"].insert(
@@ -387,6 +565,65 @@ class Database:
                 )
         return rows
 
+    def program_code(self, run_id: str, program_id: int) -> str:
+        row = self.db.execute(
+            "SELECT code FROM programs WHERE run_id = ? AND id = ?", [run_id, program_id]
+        ).fetchone()
+        if row is None:
+            raise DatabaseError(f"{self.path} has no program {program_id} in run {run_id!r}")
+        return row[0]
+
+    def test_scores(self, run_id: str) -> list[dict]:
+        """Held-out test scores recorded for this run's best programs, newest last."""
+        if "test_scores" not in self.db.table_names():
+            return []
+        rows = list(self.db["test_scores"].rows_where("run_id = ?", [run_id], order_by="id"))
+        for r in rows:
+            r["metrics"] = json.loads(r["metrics"]) if r.get("metrics") else {}
+        return rows
+
+    def best_by(
+        self, run_id: str, metric: str | None, direction: str, limit: int = 1
+    ) -> list[dict]:
+        """The best valid programs by `metric` (a key of their metrics, in the problem's
+        `direction`), or by fitness when `metric` is None."""
+        if metric is None:
+            return self.best(run_id, limit)
+        order = "DESC" if direction == "max" else "ASC"
+        return self.programs(
+            run_id,
+            "valid = 1 AND json_extract(metrics, ?) IS NOT NULL",
+            ["$." + metric],
+            order=f"json_extract(metrics, '$.{metric}') {order}, seq ASC",
+            limit=limit,
+        )
+
+    def cascade_summary(self, run_id: str) -> dict[str, float]:
+        """Instances a heuristic problem's cascade ran and saved, over the run's children."""
+        row = self.db.execute(
+            "SELECT COUNT(*), SUM(status = 'stopped'), "
+            "COALESCE(SUM(json_extract(metrics, '$.instances_run')), 0), "
+            "COALESCE(SUM(json_extract(metrics, '$.instances_full')), 0), "
+            "COALESCE(SUM(json_extract(metrics, '$.cascade_saved')), 0) "
+            "FROM programs WHERE run_id = ? AND json_extract(metrics, '$.instances_full') IS NOT NULL",
+            [run_id],
+        ).fetchone()
+        return {
+            "children": row[0],
+            "stopped": row[1] or 0,
+            "instances_run": row[2],
+            "instances_full": row[3],
+            "saved": row[4],
+        }
+
+    def direction(self, run_id: str) -> str:
+        """'max' or 'min', read from the recorded programs (fitness = score for max)."""
+        row = self.db.execute(
+            "SELECT score, fitness FROM programs WHERE run_id = ? AND valid = 1 AND score != 0 LIMIT 1",
+            [run_id],
+        ).fetchone()
+        return "min" if row and row[1] == -row[0] else "max"
+
     def best(self, run_id: str, limit: int = 1) -> list[dict]:
         return self.programs(run_id, "valid = 1", order="fitness DESC, seq ASC", limit=limit)
 
@@ -438,6 +675,118 @@ class Database:
             "cost_usd": row[3],
             "errors": row[4] or 0,
         }
+
+    # --- readers for reports (any table or column added later may be missing: older runs) ---
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.db.execute(f"PRAGMA table_info({table})").fetchall()}
+
+    def _rows(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def timeline(self, run_id: str) -> list[dict[str, Any]]:
+        """Every program in recording order, without code, diff or feedback (small rows).
+        `metrics` stays a JSON string; a `node` column is included when the schema has one."""
+        cols = [
+            "id", "seq", "island", "generation", "parent_id", "mode", "model", "llm_call_id",
+            "status", "reason", "valid", "score", "fitness", "metrics", "created_at",
+        ]  # fmt: skip
+        if "node" in self._columns("programs"):
+            cols.append("node")
+        return self._rows(
+            f"SELECT {', '.join(cols)} FROM programs WHERE run_id = ? ORDER BY seq", [run_id]
+        )
+
+    def programs_by_id(self, run_id: str, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Full rows (code, diff, metrics parsed) of the given programs, by id."""
+        out: dict[int, dict[str, Any]] = {}
+        ids = sorted({int(i) for i in ids})
+        for k in range(0, len(ids), 500):  # stay under SQLite's parameter limit
+            chunk = ids[k : k + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.programs(run_id, f"id IN ({marks})", chunk):
+                out[r["id"]] = r
+        return out
+
+    def iter_programs(self, run_id: str, batch: int = 500):
+        """Every program, full rows in recording order, read `batch` at a time."""
+        last = 0
+        while True:
+            rows = self.programs(run_id, "seq > ?", [last], limit=batch)
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1]["seq"]
+
+    def llm_calls(self, run_id: str) -> list[dict[str, Any]]:
+        """Every LLM call's accounting (no prompt or response), in order."""
+        return self._rows(
+            "SELECT id, island, model, prompt_tokens, completion_tokens, cost_usd, latency_s, "
+            "attempts, error, created_at FROM llm_calls WHERE run_id = ? ORDER BY id",
+            [run_id],
+        )
+
+    def llm_responses(self, run_id: str, call_ids: list[int]) -> dict[int, str]:
+        ids = sorted({int(i) for i in call_ids if i is not None})
+        out: dict[int, str] = {}
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(
+                f"SELECT id, response FROM llm_calls WHERE run_id = ? AND id IN ({marks})",
+                [run_id, *chunk],
+            ).fetchall():
+                out[r[0]] = r[1] or ""
+        return out
+
+    def models(self, run_id: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT model FROM llm_calls WHERE run_id = ? AND model IS NOT NULL", [run_id]
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def migrations(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM migrations WHERE run_id = ? ORDER BY id", [run_id])
+
+    def resets(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM resets WHERE run_id = ? ORDER BY id", [run_id])
+
+    def literature_checks(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM literature_checks WHERE run_id = ? ORDER BY id", [run_id])
+        for r in rows:
+            try:
+                r["details"] = json.loads(r["details"]) if r.get("details") else {}
+            except json.JSONDecodeError:
+                r["details"] = {}
+        return rows
+
+    def latest_verdict(self, run_id: str, program_id: int) -> dict[str, Any] | None:
+        rows = self._rows(
+            "SELECT * FROM literature_checks WHERE run_id = ? AND program_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            [run_id, program_id],
+        )
+        return rows[0] if rows else None
+
+    def elites(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT island, cell, program_id, fitness FROM elites WHERE run_id = ? "
+            "ORDER BY island, cell",
+            [run_id],
+        )
+
+    def grid_axes(self, run_id: str) -> dict[int, list[dict[str, Any]]]:
+        """Each island's MAP-Elites axes (name, bins, edges); empty for runs that predate them."""
+        if "grids" not in self.db.table_names():
+            return {}
+        return {
+            r["island"]: json.loads(r["axes"])
+            for r in self._rows("SELECT island, axes FROM grids WHERE run_id = ?", [run_id])
+        }
+
+    def island_rows(self, run_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM islands WHERE run_id = ? ORDER BY island", [run_id])
 
     def close(self) -> None:
         self.db.conn.close()

@@ -147,8 +147,24 @@ class Grid:
     def elites(self) -> list[Member]:
         return list(self.cells.values())
 
+    def axes(self) -> list[dict[str, Any]]:
+        """Each dimension's name and bin edges (`bins + 1` of them; none before any value)."""
+        out = []
+        for d in self.dims:
+            lo, hi = self.lo.get(d), self.hi.get(d)
+            # halves, as in _bin: hi - lo may overflow near the float range
+            edges = (
+                []
+                if lo is None or hi is None
+                else [lo + (hi / 2 - lo / 2) * (2 * k / self.bins) for k in range(self.bins + 1)]
+            )
+            out.append({"name": d, "bins": self.bins, "edges": edges})
+        return out
 
-SELECTIONS = ("tournament", "proportional", "power_law", "hill_climb")
+
+# `seed`: every parent is the seed program (the "sample from the seed" baseline of
+# bench/search.py); `hill_climb`: always the best so far.
+SELECTIONS = ("tournament", "proportional", "power_law", "hill_climb", "seed")
 
 
 class Island:
@@ -188,6 +204,7 @@ class Island:
         self.evaluations = 0  # counted by the engine: evaluations of children bred here
         self.last_improvement = 0  # value of `evaluations` when the best last improved here
         self.resets = 0
+        self.origin: Member | None = None  # the first program this island got (the seed)
         self._clear()
 
     def _clear(self) -> None:
@@ -239,6 +256,8 @@ class Island:
             return False
         if m.island != self.id:
             m = replace(m, island=self.id)  # never mutate a member another island holds
+        if self.origin is None:
+            self.origin = m
         self.members[m.id] = m
         self._by_hash[m.code_hash] = m.id
         key = _rank_key(m)
@@ -334,6 +353,8 @@ class Island:
         ranked = self._ranked
         if self.selection == "hill_climb":
             return ranked[0]
+        if self.selection == "seed" and self.origin is not None:
+            return self.origin
         if self.selection == "tournament":
             k = max(1, min(self.tournament_size, len(ranked)))
             return ranked[min(rng.sample(range(len(ranked)), k))]

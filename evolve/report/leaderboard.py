@@ -47,21 +47,11 @@ def run_row(db_path: Path) -> dict[str, Any]:
         run = db.run()
         rid = run["id"]
         best = db.best(rid, 1)
-        models = sorted(
-            r[0]
-            for r in db.db.execute(
-                "SELECT DISTINCT model FROM llm_calls WHERE run_id = ? AND model IS NOT NULL", [rid]
-            ).fetchall()
-        )
+        models = db.models(rid)
         verdict = message = ""
-        if best:
-            row = db.db.execute(
-                "SELECT message, status FROM literature_checks WHERE run_id = ? AND program_id = ? "
-                "ORDER BY id DESC LIMIT 1",
-                [rid, best[0]["id"]],
-            ).fetchone()
-            if row:
-                message, verdict = row[0] or "", row[1] or ""
+        check = db.latest_verdict(rid, best[0]["id"]) if best else None
+        if check:
+            message, verdict = check["message"] or "", check["status"] or ""
         return {
             "problem": run["problem"],
             "run": rid,

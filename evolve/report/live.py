@@ -96,6 +96,15 @@ class LiveView:
             self._last_line = now
 
 
+def generalisation(metrics: dict[str, float]) -> str:
+    """'train X, validation Y, test Z' from a heuristic problem's metrics ('' if none)."""
+    return ", ".join(
+        f"{name} {_fmt(metrics[name])}"
+        for name in ("train", "validation", "test")
+        if name in metrics
+    )
+
+
 def summary(p: Progress, run_dir: Path, best_file: Path | None, direction: str) -> Panel:
     gained = ""
     if p.best_score is not None and p.seed_score is not None:
@@ -108,6 +117,17 @@ def summary(p: Progress, run_dir: Path, best_file: Path | None, direction: str) 
         f"failures by kind: {fails}",
         f"LLM calls: {p.llm_calls} (errors {p.llm_errors}), cost ${p.cost_usd:.4f}; migrations: {p.migrations}",
     ]
+    sets = generalisation(p.best_metrics)
+    if sets:
+        chosen = "validation" if "validation" in p.best_metrics else "train"
+        seed = generalisation({k: v for k, v in p.seed_metrics.items() if k != "test"})
+        lines.append(
+            f"picked by {chosen} (the search optimised train; test is held out): {sets}"
+            + (f"; the seed: {seed}" if seed else "")
+        )
+    saved = p.statuses.get("stopped", 0)
+    if saved:
+        lines.append(f"cascade: {saved} children stopped after a cheap stage")
     if p.verdicts:
         lines.append(f"literature: {p.verdicts[-1]}")
     if p.sandbox_problems:

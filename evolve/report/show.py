@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evolve.population.database import Database, DatabaseError
+from evolve.report.live import generalisation
 from evolve.sandbox.runner import describe_layers
 
 
@@ -49,19 +50,50 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
     if features:  # recorded at the run's start (runs before that have none)
         console.print(f"sandbox: {describe_layers(features)}", highlight=False)
     best = db.best(rid, top)
-    t = Table(title=f"best {len(best)} programs")
-    for col in ("id", "island", "generation", "score", "model", "mode"):
+    heuristic = bool(best) and "train" in best[0]["metrics"]
+    if heuristic:
+        # A heuristic problem: the best is picked by validation where there is one, and the
+        # test score (scored once, for the run's best) sits beside train and validation.
+        metric = "validation" if "validation" in best[0]["metrics"] else None
+        best = db.best_by(rid, metric, db.direction(rid), top)
+        tests = {t["program_id"]: t for t in db.test_scores(rid)}
+    t = Table(title=f"best {len(best)} programs" + (" (by validation)" if heuristic else ""))
+    sets = [s for s in ("train", "validation", "test") if heuristic]
+    for col in ("id", "island", "generation", "score", *sets, "model", "mode"):
         t.add_column(col)
     for p in best:
+        cells = []
+        for s in sets:
+            m = tests[p["id"]]["metrics"] if s == "test" and p["id"] in tests else p["metrics"]
+            cells.append("-" if m.get(s) is None else f"{m[s]:.6g}")
         t.add_row(
             str(p["id"]),
             str(p["island"]),
             str(p["generation"]),
             f"{p['score']:.12g}",
+            *cells,
             p["model"] or "",
             p["mode"],
         )
     console.print(t)
+    if heuristic:
+        for row in db.test_scores(rid):
+            m = row["metrics"]
+            by_ds = ", ".join(f"{k} {v:.6g}" for k, v in sorted(m.items()) if k.startswith("test_"))
+            status = "" if row["status"] == "ok" else f" ({row['status']}: {row['error']})"
+            console.print(
+                f"held-out test of program {row['program_id']}: {generalisation(m)}{status}"
+                + (f"; by dataset: {by_ds}" if by_ds else ""),
+                highlight=False,
+            )
+        c = db.cascade_summary(rid)
+        if c["instances_full"]:
+            console.print(
+                f"cascade: {c['stopped']} of {c['children']} children stopped early; "
+                f"{c['instances_run']:.0f} instance runs instead of {c['instances_full']:.0f} "
+                f"({100 * c['saved'] / c['instances_full']:.1f}% saved)",
+                highlight=False,
+            )
     rows = db.db.execute(
         "SELECT island, MAX(fitness), COUNT(*) FROM programs WHERE run_id = ? AND island IS NOT NULL GROUP BY island ORDER BY island",
         [rid],
@@ -131,4 +163,12 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
     )
     for c in checks:
         console.print(f"literature (program {c['program_id']}): {c['message'] or c['status']}")
+    notes = db.scratchpad(rid)
+    if notes:
+        last = notes[-1]
+        console.print(
+            f"scratchpad ({len(notes)} version(s); this one from evaluation "
+            f"{last['at_evaluation']} on):\n{last['note']}",
+            highlight=False,
+        )
     db.close()

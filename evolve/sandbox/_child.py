@@ -15,11 +15,17 @@ import json
 import linecache
 import os
 import signal
+import socket
 import sys
 import traceback
 from typing import Any, NoReturn
 
 import numpy as np
+
+try:  # in the fork server, the sandbox folder is on sys.path; elsewhere, the package
+    import _channel
+except ImportError:  # pragma: no cover - imported from the trusted side (tests, docs)
+    from evolve.sandbox import _channel
 
 MAX_ERROR_CHARS = 2000
 
@@ -65,6 +71,16 @@ def decode_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _open_channel(online: dict[str, Any]) -> _channel.Channel:
+    """The child's end of an online request's channel, on the trusted side's CPU if it said
+    which (a frame's round trip costs several times more across CPUs)."""
+    if online.get("cpu") is not None:
+        with contextlib.suppress(OSError, ValueError):
+            os.sched_setaffinity(0, {int(online["cpu"])})
+    sock = socket.socket(fileno=int(online["fd"]))
+    return _channel.Channel(sock, int(online["item_size"]), int(online["decision_size"]))
+
+
 def run(req: dict[str, Any], code: str, fd: int) -> NoReturn:
     """Run one request and reply on `fd`; never returns."""
     # So tracebacks can quote the program's lines (without a file write on the critical path).
@@ -82,7 +98,12 @@ def run(req: dict[str, Any], code: str, fd: int) -> NoReturn:
         if req.get("harness"):
             harness_ns: dict[str, Any] = {"__name__": "harness"}
             exec(compile(req["harness"], "harness.py", "exec"), harness_ns)
-            result = harness_ns["run"](namespace, decode_inputs(req.get("inputs") or {}))
+            inputs = decode_inputs(req.get("inputs") or {})
+            online = req.get("online")
+            if online:
+                result = harness_ns["run"](namespace, inputs, _open_channel(online))
+            else:
+                result = harness_ns["run"](namespace, inputs)
         else:
             fn = namespace.get(entrypoint)
             if not callable(fn):

@@ -9,10 +9,14 @@ the server can say once which layers are unavailable on this kernel.
 from __future__ import annotations
 
 import ctypes
+import glob
+import itertools
 import os
 import resource
 import signal
+import site
 import sys
+import sysconfig
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -174,7 +178,27 @@ def landlock_abi() -> int:
     return max(0, int(ret))
 
 
-def landlock_restrict(read_paths: list[str], write_paths: list[str], abi: int) -> None:
+_READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
+
+
+class ReadRules(list):
+    """Read rules made ready once, in the server: (path, rights) pairs for landlock_restrict."""
+
+
+def read_rules(paths: list[str]) -> ReadRules:
+    """`paths` as read rules (a file gets only the rights that apply to files)."""
+    return ReadRules(
+        (os.fsencode(p), _READ if os.path.isdir(p) else _READ & _FILE_RIGHTS)
+        for p in paths
+        if os.path.exists(p)
+    )
+
+
+def _prepared(paths: list[str], access: int) -> list[tuple[bytes, int]]:
+    return [(os.fsencode(p), access if os.path.isdir(p) else access & _FILE_RIGHTS) for p in paths]
+
+
+def landlock_restrict(read_paths: list[str] | ReadRules, write_paths: list[str], abi: int) -> None:
     """Confine this process: read (and execute) only `read_paths`, write only `write_paths`.
 
     From ABI 4 on, TCP bind/connect are denied too; from ABI 6 on, signals and abstract unix
@@ -205,30 +229,26 @@ def landlock_restrict(read_paths: list[str], write_paths: list[str], abi: int) -
         "landlock_create_ruleset",
     )
     try:
-        read = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
-        for paths, access in ((read_paths, read), (write_paths, fs)):
-            for path in paths:
-                try:
-                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-                except OSError:
-                    continue  # a path that does not exist needs no rule
-                try:
-                    allowed = access
-                    if not os.path.isdir(path):
-                        allowed &= _FILE_RIGHTS
-                    rule = _PathBeneathAttr(allowed, fd)
-                    _check(
-                        _libc.syscall(
-                            _SYS_LANDLOCK_ADD_RULE,
-                            ruleset,
-                            1,
-                            ctypes.byref(rule),
-                            ctypes.c_uint32(0),
-                        ),
-                        f"landlock_add_rule {path}",
-                    )
-                finally:
-                    os.close(fd)
+        reads = read_paths if isinstance(read_paths, ReadRules) else _prepared(read_paths, _READ)
+        rules = itertools.chain(reads, _prepared(write_paths, fs))
+        # Hundreds of read rules: one rule structure, no per-path Python objects, so a forked
+        # child does not pay for copying pages it would touch otherwise.
+        rule = _PathBeneathAttr(0, 0)
+        ref = ctypes.byref(rule)
+        add_rule, opened = _libc.syscall, os.open
+        flags = os.O_PATH | os.O_CLOEXEC
+        for path, allowed in rules:
+            try:
+                fd = opened(path, flags)
+            except OSError:
+                continue  # a path that does not exist needs no rule
+            try:
+                rule.allowed_access = allowed
+                rule.parent_fd = fd
+                if add_rule(_SYS_LANDLOCK_ADD_RULE, ruleset, 1, ref, 0) < 0:
+                    _check(-1, f"landlock_add_rule {path!r}")
+            finally:
+                os.close(fd)
         _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
         _check(
             _libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)),
@@ -308,18 +328,98 @@ def set_limits(
             resource.setrlimit(which, (int(value), int(value)))
 
 
-def read_paths_for_interpreter() -> list[str]:
-    """What a child must read to import modules the server did not preload."""
-    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
-    paths = set(prefixes) | {os.path.dirname(sys.executable)}
-    # Only sys.path entries inside the installation: an editable install may put the project
-    # folder (with the run database and the evaluators) on sys.path, and that stays hidden.
-    roots = [p.rstrip("/") + "/" for p in prefixes | {"/usr"}]
-    paths.update(
-        p
-        for p in sys.path
-        if p and os.path.isdir(p) and any((p + "/").startswith(r) for r in roots)
-    )
-    paths.update(("/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache", "/etc/localtime"))
-    paths.update(("/dev/zero", "/dev/urandom", "/dev/random"))
-    return sorted(paths)
+def _package_folders(hidden: list[str]) -> set[str]:
+    """Every folder of installed packages (site-packages, dist-packages) and `hidden`, resolved."""
+    found = {p for p in hidden if p}
+    found.update(site.getsitepackages())
+    found.add(site.getusersitepackages())
+    stdlib = {os.path.realpath(sysconfig.get_path(k)) for k in ("stdlib", "platstdlib")}
+    for p in sys.path:
+        # Anything on sys.path beside the standard library is an installed package's (an
+        # editable install puts the project folder there).
+        real = os.path.realpath(p) if p else ""
+        if (
+            real
+            and os.path.isdir(real)
+            and not any(real == s or real.startswith(s + "/lib-dynload") for s in stdlib)
+        ):
+            found.add(real)
+    for base in {sys.prefix, sys.base_prefix, sys.exec_prefix, "/usr", "/usr/local"}:
+        for pattern in (
+            "lib*/python3*/site-packages",
+            "lib*/python3*/dist-packages",
+            "lib/python3/dist-packages",
+        ):
+            found.update(glob.glob(os.path.join(base, pattern)))
+    return {os.path.realpath(p) for p in found}
+
+
+def _beneath(path: str, hide: set[str], out: set[str], seen: set[str]) -> None:
+    """Add to `out` the fewest paths that cover `path` but nothing in `hide`.
+
+    Landlock rules grant a whole tree, so a folder that holds a hidden one is replaced by its
+    entries, one level at a time down to the hidden folder.
+    """
+    path = os.path.realpath(path)
+    if path in hide or path in seen or not os.path.exists(path):
+        return
+    seen.add(path)
+    if not any(h.startswith(path.rstrip("/") + "/") for h in hide):
+        out.add(path)
+        return
+    try:
+        entries = [e.path for e in os.scandir(path)]
+    except OSError:
+        return
+    for entry in entries:
+        _beneath(entry, hide, out, seen)
+
+
+def interpreter_roots() -> list[str]:
+    """The folders (and files) of the interpreter, its standard library and the system's
+    shared libraries, before installed packages are carved out of them."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)}
+    roots.update(("/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache", "/etc/localtime"))
+    roots.update(("/dev/zero", "/dev/urandom", "/dev/random"))
+    return sorted(roots)
+
+
+def read_paths_for_interpreter(exposed: list[str] = (), hidden: list[str] = ()) -> list[str]:
+    """What a child may read: the interpreter, the standard library, the system's shared
+    libraries, and the `exposed` package folders (the preloaded libraries and what they
+    import); no other installed package (an installed problem plug-in, the evolve package and
+    its problems, their held-out data) and nothing in `hidden`.
+    """
+    hide = _package_folders(list(hidden))
+    out: set[str] = set()
+    seen: set[str] = set()
+    for root in interpreter_roots():
+        _beneath(root, hide, out, seen)
+    never = [os.path.realpath(p) for p in hidden if p]
+    for path in exposed:
+        path = os.path.realpath(path)
+        if os.path.exists(path) and not any(path == h or path.startswith(h + "/") for h in never):
+            out.add(path)
+    return sorted(out)
+
+
+def package_paths(modules: list[object]) -> list[str]:
+    """The top-level folders (or single files) of installed packages that `modules` came from,
+    with the `NAME.libs` folder beside each where its wheel keeps vendored shared libraries."""
+    sites = sorted(_package_folders([]), key=len, reverse=True)
+    out: set[str] = set()
+    for module in modules:
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str):
+            continue
+        file = os.path.realpath(file)
+        for site_dir in sites:
+            if file.startswith(site_dir + "/"):
+                top = os.path.join(site_dir, file[len(site_dir) + 1 :].split("/")[0])
+                out.add(top)
+                name = os.path.basename(top).split(".")[0]
+                libs = os.path.join(site_dir, name + ".libs")
+                if os.path.isdir(libs):
+                    out.add(libs)
+                break
+    return sorted(out)

@@ -7,7 +7,10 @@ request pays for a pipe write, not for a fork. It never runs candidate code itse
 
 Protocol on stdin/stdout, data only (never pickle):
   hello   server -> client: one JSON line {"hello": 1, "features": {...}}
-  request client -> server: one JSON line (code, entrypoint, harness, inputs, limits)
+  request client -> server: one JSON line (code, entrypoint, harness, inputs, limits). For an
+          online request ("online" set) the client first sends, on the control socket, the
+          child's end of a socket pair over which the client itself feeds the items: the
+          server passes it on to the child and never reads from it.
   reply   server -> client: one JSON line with the lengths of the stdout tail, stderr tail and
           the child's raw reply, followed by exactly those bytes.
 """
@@ -21,14 +24,17 @@ import os
 import select
 import shutil
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
 
+_STARTUP_MODULES = set(sys.modules)  # the interpreter's own: a child need not read their files
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 import _child  # noqa: E402
 import _isolation as iso  # noqa: E402
+import _seccomp  # noqa: E402
 
 sys.path.remove(_HERE)
 
@@ -58,15 +64,20 @@ class Config:
     preload: list[str] = field(default_factory=lambda: ["numpy", "numba"])
     strict: bool = False
     read_paths: list[str] = field(default_factory=list)
+    # Modules whose installed packages a child may read (the Sandbox's full preload, so a
+    # child of the numpy-only server can still import numba), and folders it must never read.
+    expose: list[str] = field(default_factory=list)
+    hidden: list[str] = field(default_factory=list)
     disk_mb: int = 256
     max_log_bytes: int = 4 * 1024 * 1024
     spares: int = 2
+    control_fd: int | None = None  # a unix socket on which online requests' channels arrive
 
 
 class Server:
     """Owns the spare children and answers requests one at a time."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, exposed: list[str] = ()) -> None:
         self.config = config
         self.root = os.geteuid() == 0
         # Read here, before any clone: inside a fresh user namespace getuid() is the overflow
@@ -82,8 +93,27 @@ class Server:
         self.flags = 0
         # Working folders live here only when there is no private /tmp (no mount namespace).
         self.base = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"evolve-sandbox-{os.getpid()}")
-        self.read_paths = iso.read_paths_for_interpreter() + list(config.read_paths)
+        self.read_paths = iso.read_paths_for_interpreter(exposed, config.hidden)
+        self.read_paths += list(config.read_paths)
+        # What must be attached back when it lives under the child's private /tmp: whole
+        # folders (Landlock, not the mount, decides what in them may be read).
+        keep = {
+            os.path.realpath(p) for p in (*iso.interpreter_roots(), *exposed, *config.read_paths)
+        }
+        keep = {p for p in keep if p.startswith("/tmp/") and os.path.exists(p)}
+        self.keep = sorted(p for p in keep if not any(p.startswith(q + "/") for q in keep))
+        # A Landlock rule on a folder covers every mount beneath it: with folders attached
+        # back under the private /tmp, the child's working folder is a folder of its own
+        # beside them, or it could read all of them (a virtualenv's site-packages).
+        self.private_dir = "/tmp/work" if self.keep else "/tmp"
         self.landlock_abi = iso.landlock_abi()
+        self.read_rules = iso.read_rules(self.read_paths)
+        # Written once here by libseccomp; every child loads the same bytes last in _isolate.
+        self.seccomp_program, self.seccomp_error = b"", ""
+        try:
+            self.seccomp_program = _seccomp.build()
+        except (ImportError, OSError) as exc:
+            self.seccomp_error = str(exc)
         self.vm_base = 0
         self.dying_dirs: list[str] = []
 
@@ -112,6 +142,7 @@ class Server:
             "user_namespace": bool(self.flags & iso.CLONE_NEWUSER),
             "landlock": self.landlock_abi if report.get("landlock") else 0,
             "private_uid": bool(report.get("uid")),
+            "seccomp": bool(report.get("seccomp")),
             "problems": report.get("problems", []),
         }
         if failures and self.flags == 0:
@@ -141,6 +172,9 @@ class Server:
                         report["landlock"] = False
                     except (PermissionError, FileNotFoundError):
                         pass  # hidden: by Landlock, or by the private /tmp when it lives there
+                if report.get("seccomp") and not _seccomp.refuses_namespaces():
+                    report["problems"].append("the seccomp filter let a namespace be created")
+                    report["seccomp"] = False
             except Exception as exc:  # noqa: BLE001 - reported to the parent
                 report = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             os.write(w, json.dumps(report).encode())
@@ -185,17 +219,17 @@ class Server:
                 masked = [
                     d for d in masked if not any(p.startswith(d + "/") for p in self.read_paths)
                 ]
-                # What the child must read that lives under /tmp (a virtualenv there) stays.
-                keep = [p for p in self.read_paths if p.startswith("/tmp/")]
-                keep = [p for p in keep if not any(p.startswith(q + "/") for q in keep)]
                 iso.mount_private_tmp(
-                    ["/tmp", *masked], self.config.disk_mb, owner, owner_gid, keep=keep
+                    ["/tmp", *masked], self.config.disk_mb, owner, owner_gid, keep=self.keep
                 )
-                workdir = "/tmp"
+                if self.private_dir != "/tmp":
+                    os.mkdir(self.private_dir, 0o700)
+                    os.chown(self.private_dir, owner, owner_gid)
+                workdir = self.private_dir
                 report["mount"] = True
             except OSError as exc:
                 report["problems"].append(f"private /tmp: {exc}")
-        if workdir != "/tmp":
+        if not report.get("mount"):
             os.makedirs(self.base, mode=0o711, exist_ok=True)
             os.makedirs(workdir, mode=0o700, exist_ok=True)
             if self.root:
@@ -204,7 +238,7 @@ class Server:
         use_landlock = self.landlock_abi > 0 and (probe or self.features.get("landlock"))
         if use_landlock:
             try:
-                iso.landlock_restrict(self.read_paths, [workdir, "/dev/null"], self.landlock_abi)
+                iso.landlock_restrict(self.read_rules, [workdir, "/dev/null"], self.landlock_abi)
                 report["landlock"] = True
             except OSError as exc:
                 report["problems"].append(f"Landlock: {exc}")
@@ -223,13 +257,24 @@ class Server:
                 iso.drop_capabilities()
             except OSError as exc:
                 report["problems"].append(f"dropping capabilities: {exc}")
+        # Last: the layers above need mount, unshare and capset, which the filter refuses.
+        if probe or self.features.get("seccomp"):
+            try:
+                if self.seccomp_error:
+                    raise OSError(0, self.seccomp_error)
+                _seccomp.load(self.seccomp_program)
+                report["seccomp"] = True
+            except OSError as exc:
+                report["problems"].append(f"seccomp filter: {exc.strerror or exc}")
         return workdir
 
     def spawn(self) -> Child:
         """Fork the next child; it isolates itself and then waits for its request."""
         self.seq += 1
         seq = self.seq
-        req_r, req_w = os.pipe()
+        # A socket pair rather than a pipe, so that an online request can hand the child its
+        # channel (SCM_RIGHTS) together with the request.
+        req_r, req_w = (sk.detach() for sk in socket.socketpair())
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -242,7 +287,9 @@ class Server:
         for fd in (req_r, res_w, out_w, err_w):
             os.close(fd)
         workdir = (
-            "/tmp" if self.features.get("mount_namespace") else os.path.join(self.base, f"c{seq}")
+            self.private_dir
+            if self.features.get("mount_namespace")
+            else os.path.join(self.base, f"c{seq}")
         )
         return Child(pid, req_w, res_r, out_r, err_r, os.pidfd_open(pid), workdir)
 
@@ -261,13 +308,24 @@ class Server:
             if self.config.strict and report["problems"]:
                 raise iso.IsolationError(0, "; ".join(report["problems"]))
             _child.warm_up()
-            request = json.loads(_read_all(3))
+            data, fds = _read_request(3)
+            request = json.loads(data)
             os.close(3)
+            if request.get("online"):
+                if len(fds) != 1:
+                    raise RuntimeError(f"an online request came with {len(fds)} channels, not 1")
+                request["online"]["fd"] = fds[0]
+            else:
+                for fd in fds:
+                    os.close(fd)
         except Exception as exc:  # noqa: BLE001 - no candidate code has run yet
             msg = {"status": "error", "error": f"sandbox setup failed: {type(exc).__name__}: {exc}"}
             os.write(4, json.dumps(msg).encode() + b"\n")
             os._exit(120)
-        os.environ.update({"HOME": os.getcwd(), "TMPDIR": os.getcwd()})
+        here = os.getcwd()
+        os.environ.update(
+            {"HOME": here, "TMPDIR": here, "NUMBA_CACHE_DIR": os.path.join(here, "numba-cache")}
+        )
         iso.set_limits(
             cpu_s=float(request["time_s"]),
             address_space=self.vm_base + int(request["memory_mb"]) * 1024 * 1024,
@@ -296,10 +354,13 @@ class Server:
         self.dying = still
 
     def handle(self, request: dict, burst: bool) -> tuple[dict, bytes, bytes, bytes]:
+        channel = self._receive_channel() if request.get("online") else None
         child = self.spares.pop(0) if self.spares else self.spawn()
         payload = json.dumps(request).encode()
         with contextlib.suppress(OSError):  # if the child died waiting, its exit says why
-            _write_all(child.req_w, payload)
+            _send_request(child.req_w, payload, channel)
+        if channel is not None:
+            os.close(channel)  # the child holds it now; the server never reads it
         os.close(child.req_w)
         t0 = time.monotonic()
         if burst:  # requests back to back: fork the replacement while this child runs
@@ -364,9 +425,20 @@ class Server:
             "exit_code": os.waitstatus_to_exitcode(status) if status is not None else None,
             "log_bytes": out.total + err.total,
         }
-        if child.workdir != "/tmp":
+        if not self.features.get("mount_namespace"):
             self.dying_dirs.append(child.workdir)
         return header, out.bytes(), err.bytes(), bytes(res)
+
+    def _receive_channel(self) -> int | None:
+        """The child's end of an online request's channel, sent by the client beforehand."""
+        if self.config.control_fd is None:
+            return None
+        ctl = socket.socket(fileno=os.dup(self.config.control_fd))
+        try:
+            _, fds, _, _ = socket.recv_fds(ctl, 1, 1)
+        finally:
+            ctl.close()
+        return fds[0] if fds else None
 
     def cleanup_dirs(self) -> None:
         self.reap(block=True)
@@ -438,6 +510,32 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def _send_request(fd: int, payload: bytes, channel: int | None) -> None:
+    """The request, with the online channel (if any) attached to its first bytes; then EOF."""
+    sock = socket.socket(fileno=fd)
+    try:
+        sent = socket.send_fds(sock, [payload], [channel]) if channel is not None else 0
+        sock.sendall(payload[sent:])
+        sock.shutdown(socket.SHUT_WR)
+    finally:
+        sock.detach()  # the caller closes the fd
+
+
+def _read_request(fd: int) -> tuple[bytes, list[int]]:
+    """The whole request and any descriptors that came with it (read until EOF)."""
+    sock = socket.socket(fileno=fd)
+    chunks, fds = [], []
+    try:
+        while True:
+            chunk, got, _, _ = socket.recv_fds(sock, 1 << 20, 4)
+            fds.extend(got)
+            if not chunk:
+                return b"".join(chunks), fds
+            chunks.append(chunk)
+    finally:
+        sock.detach()
+
+
 def _drain(fd: int, limit: int) -> bytes:
     os.set_blocking(fd, False)
     chunks, n = [], 0
@@ -483,6 +581,35 @@ def _vm_size() -> int:
     return int(line.split()[1]) * 1024
 
 
+def _exposed_packages(config: Config, before: set[str]) -> list[str]:
+    """The installed package folders the preloaded modules came from, and those that importing
+    the other `expose` modules would read (found in a throw-away child that imports them)."""
+    loaded = [m for name, m in list(sys.modules.items()) if name not in before]
+    paths = iso.package_paths(loaded)
+    missing = [m for m in config.expose if m not in sys.modules]
+    if not missing:
+        return paths
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            for name in missing:
+                with contextlib.suppress(Exception):  # not installed: nothing to expose
+                    __import__(name)
+            loaded = [m for name, m in list(sys.modules.items()) if name not in before]
+            os.write(w, json.dumps(iso.package_paths(loaded)).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = _read_all(r)
+    os.close(r)
+    os.waitpid(pid, 0)
+    with contextlib.suppress(ValueError):
+        paths = sorted(set(paths) | set(json.loads(data or b"[]")))
+    return paths
+
+
 def main() -> None:
     config = Config(**json.loads(sys.argv[1]))
     proto_in = _Lines(0)
@@ -500,7 +627,7 @@ def main() -> None:
     # child's garbage collections do not write to (and so copy) every page of the image.
     gc.collect()
     gc.freeze()
-    server = Server(config)
+    server = Server(config, _exposed_packages(config, _STARTUP_MODULES))
     server.probe()
     shutil.rmtree(server.base, ignore_errors=True)
     # Leave room for the child's own allocations on top of the preloaded interpreter.

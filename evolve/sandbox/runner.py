@@ -26,6 +26,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,9 +34,14 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from evolve.paths import PACKAGE_DIR, problems_dir
+
+if TYPE_CHECKING:
+    from evolve.evaluators.online import OnlineSession
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,17 @@ _HEADER_LIMIT = 1 << 16
 _STARTUP_TIMEOUT_S = 120.0
 _GRACE_S = 10.0  # how long past the child's wall limit we wait for the server to answer
 _warned: set[str] = set()
+
+
+UNCONFINED_FILES = (
+    "no file isolation here (no Landlock, and not root, so no uid of its own): a child would "
+    "have your own file rights and could rewrite the evaluator, its numba cache and the run "
+    "database; turn Landlock on (Linux >= 5.13 with landlock in the LSM list, see "
+    "`evolve doctor`), run as root, or accept the risk with sandbox.allow_unconfined_files=true"
+)
+UNCONFINED_ALLOWED = (
+    "no file isolation: children have your own file rights (sandbox.allow_unconfined_files=true)"
+)
 
 
 class SandboxError(RuntimeError):
@@ -81,6 +98,8 @@ class SandboxResult:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     peak_memory_mb: float = 0.0
+    online_error: str = ""  # an online run: why the trusted session stopped it ('' if it did not)
+    online_refused: bool = False  # ... because it refused a decision (not the child's silence)
 
 
 def _child_env() -> dict[str, str]:
@@ -106,6 +125,7 @@ _LAYER_NAMES = {
     "mount_namespace": "private /tmp",
     "user_namespace": "user namespace",
     "private_uid": "private uid",
+    "seccomp": "seccomp filter",
 }
 
 
@@ -128,26 +148,34 @@ def missing_layer(problem: str) -> str:
 class _Server:
     """The pipe to one fork server process: start, one request at a time, stop."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], allow_unconfined_files: bool = False) -> None:
         self.config = config
+        self.allow_unconfined_files = allow_unconfined_files
         self.proc: subprocess.Popen | None = None
         self.buf = bytearray()
         self.features: dict[str, Any] = {}
         self.restarts = 0
         self.launched = False
+        self.control: socket.socket | None = None  # online channels go to the server here
 
     def start(self) -> None:
         """Start the process and wait for its hello (which says the layers in force)."""
         self.launched = True
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", str(_SERVER), json.dumps(self.config)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=_child_env(),
-            cwd="/",
-            close_fds=True,
-            start_new_session=True,  # a Ctrl-C meant for the engine does not reach the server
-        )
+        self.control, theirs = socket.socketpair()
+        config = {**self.config, "control_fd": theirs.fileno()}
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", str(_SERVER), json.dumps(config)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=_child_env(),
+                cwd="/",
+                close_fds=True,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,  # a Ctrl-C meant for the engine does not reach the server
+            )
+        finally:
+            theirs.close()
         self.buf = bytearray()
         try:
             hello = json.loads(self.read_line(time.monotonic() + _STARTUP_TIMEOUT_S))
@@ -163,6 +191,13 @@ class _Server:
                 + "; ".join(problems)
                 + " (run as root on Linux >= 6.12, or use strict=False)"
             )
+        if not (self.features.get("landlock") or self.features.get("private_uid")):
+            # Neither Landlock nor a uid of its own: the child has the user's own file rights.
+            if not self.allow_unconfined_files:
+                self.stop()
+                raise SandboxError(UNCONFINED_FILES)
+            problems = [*problems, UNCONFINED_ALLOWED]
+            self.features["problems"] = problems
         for problem in problems:
             if problem not in _warned:
                 _warned.add(problem)
@@ -174,6 +209,9 @@ class _Server:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
+        if self.control is not None:
+            self.control.close()
+            self.control = None
         if proc is None:
             return
         try:
@@ -191,17 +229,32 @@ class _Server:
             _kill_tree(self.proc)
             self.proc.stdout.close()
             self.proc = None
+        if self.control is not None:
+            self.control.close()
         self.start()
 
-    def exchange(self, line: bytes, deadline: float) -> tuple[dict, bytes, bytes, bytes]:
-        """Send one request line; return the reply header, stdout and stderr tails, raw result."""
-        assert self.proc and self.proc.stdin
+    def exchange(
+        self, line: bytes, deadline: float, session: OnlineSession | None = None
+    ) -> tuple[dict, bytes, bytes, bytes, tuple[str, bool]]:
+        """Send one request line (and, online, serve the session's items to the child); return
+        the reply header, stdout and stderr tails, raw result and why the session stopped."""
+        assert self.proc and self.proc.stdin and self.control
+        ours = None
+        if session is not None:
+            ours, theirs = socket.socketpair()
+            try:
+                socket.send_fds(self.control, [b"C"], [theirs.fileno()])
+            finally:
+                theirs.close()
         self.proc.stdin.write(line)
         self.proc.stdin.flush()
+        online = ("", False)
+        if ours is not None:
+            online = _serve_online(session, ours, deadline)
         header = json.loads(self.read_line(deadline))
         out = self.read_exact(header["stdout_len"], deadline)
         err = self.read_exact(header["stderr_len"], deadline)
-        return header, out, err, self.read_exact(header["result_len"], deadline)
+        return header, out, err, self.read_exact(header["result_len"], deadline), online
 
     def _fill(self, deadline: float) -> None:
         assert self.proc and self.proc.stdout
@@ -241,6 +294,10 @@ class Sandbox:
     isolated children the server keeps forked ahead of requests. Safe to share between
     threads (requests are served one at a time); give each worker its own instance.
 
+    Without Landlock and without root the child would have the user's own file rights (it
+    could rewrite the evaluator and the run database): the sandbox refuses to start then,
+    unless `allow_unconfined_files=True` says the user accepts that.
+
     `on_demand` names preloaded modules that make a fork dearer (numba's LLVM more than
     doubles the cost of forking and tearing down a child): when one of them is in `preload`,
     a server without it serves every child whose code never names it, and a second server
@@ -258,11 +315,16 @@ class Sandbox:
         max_log_bytes: int = 4 * 1024 * 1024,
         spares: int = 2,
         on_demand: tuple[str, ...] = ("numba",),
+        allow_unconfined_files: bool = False,
     ) -> None:
         config = {
             "preload": list(preload),
             "strict": strict,
             "read_paths": [str(Path(p).resolve()) for p in read_paths],
+            # A child reads the preloaded libraries' packages, never the evolve package or
+            # the problems (their evaluators and held-out data), wherever they are installed.
+            "expose": list(preload),
+            "hidden": [str(PACKAGE_DIR), str(problems_dir().resolve())],
             "disk_mb": int(disk_mb),
             "max_log_bytes": int(max_log_bytes),
             "spares": max(1, int(spares)),
@@ -275,7 +337,7 @@ class Sandbox:
         if self._heavy:
             light = [m for m in preload if m not in self._heavy]
             configs = [{**config, "preload": light}, config]
-        self._servers = [_Server(c) for c in configs]
+        self._servers = [_Server(c, allow_unconfined_files) for c in configs]
         self._lock = threading.Lock()
         # The server with the on-demand modules starts when the first child names one: most
         # runs never need it, and importing numba costs seconds of CPU at start-up.
@@ -318,8 +380,16 @@ class Sandbox:
         return self._servers[0]
 
     # --- running ------------------------------------------------------------------------------
-    def run(self, req: SandboxRequest) -> SandboxResult:
-        """Run one child to completion or to its limits; never raises for the child's faults."""
+    def run(
+        self, req: SandboxRequest, session: OnlineSession | None = None, pin: bool = True
+    ) -> SandboxResult:
+        """Run one child to completion or to its limits; never raises for the child's faults.
+
+        With an online `session`, the harness gets a channel as its third argument and this
+        process feeds it the session's items one at a time, checking every decision; the
+        result's `online_error` says why the session stopped early ('' if it did not).
+        `pin=False` leaves both on whatever CPUs the kernel picks (for bench/online.py).
+        """
         payload = {
             "code": req.code,
             "entrypoint": req.entrypoint,
@@ -332,6 +402,29 @@ class Sandbox:
             "max_processes": int(req.max_processes),
             "max_open_files": int(req.max_open_files),
         }
+        if session is None:
+            return self._send(req, payload)
+        # The child and this thread trade a frame per item: on one CPU a round trip costs
+        # several times less than across two, so both are pinned to this thread's CPU.
+        cpu, saved = (_current_cpu() if pin else None), os.sched_getaffinity(0)
+        payload["online"] = {
+            "item_size": int(session.item_size),
+            "decision_size": int(session.decision_size),
+            "cpu": cpu,
+        }
+        if cpu is None:
+            return self._send(req, payload, session)
+        with contextlib.suppress(OSError, TypeError):
+            os.sched_setaffinity(0, {cpu})
+        try:
+            return self._send(req, payload, session)
+        finally:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, saved)
+
+    def _send(
+        self, req: SandboxRequest, payload: dict[str, Any], session: OnlineSession | None = None
+    ) -> SandboxResult:
         line = json.dumps(payload).encode() + b"\n"
         server = self._server_for(req)
         with self._lock:
@@ -341,7 +434,9 @@ class Sandbox:
                 server.restart("the sandbox server had exited")
             t0 = time.monotonic()
             try:
-                header, out, err, res = server.exchange(line, t0 + float(req.time_s) + _GRACE_S)
+                header, out, err, res, online = server.exchange(
+                    line, t0 + float(req.time_s) + _GRACE_S, session
+                )
             except (OSError, SandboxError, ValueError, KeyError) as exc:
                 server.restart(f"the sandbox server failed during a run ({exc})")
                 return SandboxResult(
@@ -349,7 +444,38 @@ class Sandbox:
                     error=f"the sandbox server failed during the run and was restarted: {exc}",
                     wall_s=time.monotonic() - t0,
                 )
-        return _interpret(req, header, out, err, res)
+        result = _interpret(req, header, out, err, res)
+        result.online_error, result.online_refused = online
+        return result
+
+
+def _current_cpu() -> int | None:
+    """The CPU this thread runs on (field 39 of /proc/thread-self/stat), or None."""
+    try:
+        with open("/proc/thread-self/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[36])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _serve_online(session: OnlineSession, sock: socket.socket, deadline: float) -> tuple[str, bool]:
+    """Feed the session's items to the child, pinned to one CPU with it; '' when every item
+    was decided, else why the session stopped (a refused decision, silence, the time limit);
+    and whether it was a refusal."""
+    from evolve.evaluators.online import ChildSilent, OnlineError, serve
+
+    try:
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        serve(session, sock)
+        return "", False
+    except ChildSilent as exc:
+        return str(exc), False
+    except OnlineError as exc:
+        return str(exc), True
+    except OSError as exc:  # a timeout, or the child closed its end mid-frame
+        return f"the online exchange failed: {type(exc).__name__}: {exc}", False
+    finally:
+        sock.close()
 
 
 def _wait_readable(fd: int, deadline: float) -> None:

@@ -59,6 +59,26 @@ class Check:
     detail: str
 
 
+def _check_moves(p) -> list[Check]:
+    """The plug-in's own local moves (mutations.py), if it has them: they load and give a
+    program that compiles."""
+    import random
+
+    from evolve.mutation.local import load_problem_moves
+
+    if not (p.path / "mutations.py").exists():
+        return []
+    try:
+        propose = load_problem_moves(p.path)
+        moves = [propose(p.initial_code, random.Random(k)) for k in range(5)]
+        made = [m for m in moves if m is not None]
+        for _, code in made:
+            compile(code, "child.py", "exec")
+        return [Check("mutations.py", bool(made), f"{len(made)} of 5 proposals made a program")]
+    except Exception as exc:
+        return [Check("mutations.py", False, f"{type(exc).__name__}: {exc}")]
+
+
 def check_problem(path: str | Path) -> list[Check]:
     """Everything a plug-in needs to work, each checked for real (the seed runs in the sandbox)."""
     from evolve.problem import load_problem
@@ -91,18 +111,41 @@ def check_problem(path: str | Path) -> list[Check]:
     except Exception as exc:
         checks.append(Check("evaluator", False, str(exc)))
         return checks
+    if p.heuristic:
+        try:
+            counts = {s: len(p.instances(s)) for s in p.instance_sets}
+            checks.append(
+                Check("instances", True, ", ".join(f"{s}: {n}" for s, n in counts.items()))
+            )
+        except Exception as exc:
+            checks.append(Check("instances", False, str(exc)))
+            return checks
     ev = p.evaluate(p.initial_code)
+    sets = ", ".join(
+        f"{k} {ev.metrics[k]:.6g}" for k in ("train", "validation", "test") if k in ev.metrics
+    )
     checks.append(
         Check(
             "seed runs",
             ev.valid,
             f"seed scores {ev.score:.10g} in {ev.metrics.get('eval_wall_s', 0):.2f} s"
+            + (f" ({sets})" if sets else "")
             if ev.valid
             else f"seed is {ev.status}: {ev.error}",
         )
     )
+    checks += _check_moves(p)
     verify = getattr(p.evaluator_module, "verify", None)
-    if verify is None:
+    if p.heuristic:
+        checks.append(
+            Check(
+                "verify",
+                True,
+                "a heuristic problem: every instance is re-scored by trusted code, every online "
+                "decision checked; an improvement needs two identical fresh evaluations",
+            )
+        )
+    elif verify is None:
         checks.append(
             Check(
                 "verify",

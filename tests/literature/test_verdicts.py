@@ -125,13 +125,15 @@ def test_statuses_on_the_tiny_problem(tiny, x, status):
     assert d["as_of"] == "2026-08" and d["citation"].startswith("Test and Example")
 
 
-def test_verdict_statuses_are_the_five_of_the_architecture():
+def test_verdict_statuses_are_the_five_of_the_architecture_and_contradicts_bound():
+    # contradicts_bound: a value beyond a proven bound (scheduling lower bounds), an error.
     assert set(STATUSES) == {
         "improves_known",
         "matches_known",
         "rediscovers_known",
         "below_known",
         "unreferenced",
+        "contradicts_bound",
     }
 
 

@@ -38,7 +38,7 @@ def test_prompt_holds_everything_the_model_needs(problem):
 def test_rewrite_mode_asks_for_the_whole_block(problem):
     _, user = build_messages(problem, ParentView(problem.initial_code, 0.5), [], "rewrite")
     assert "```python block" in user["content"] and "<<<<<<< SEARCH" not in user["content"]
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ValueError, match="template 'poem' is unknown"):
         build_messages(problem, ParentView(problem.initial_code, 0.5), [], "poem")
 
 

@@ -33,6 +33,16 @@ def test_hill_climb_always_takes_the_best() -> None:
     assert rank_freqs(island("hill_climb"))[0] == 1.0
 
 
+def test_seed_selection_always_takes_the_first_program_even_once_trimmed() -> None:
+    isl = Island(0, ["f"], capacity=2, bins=1, selection="seed")
+    isl.add(member(0, -5.0, f=0.0))  # the seed, worst of all
+    for i in range(1, 6):
+        isl.add(member(i, float(i), f=0.0))
+    assert 0 not in isl.members  # trimmed from the population...
+    rng = random.Random(0)
+    assert {isl.sample_parent(rng).id for _ in range(50)} == {0}  # ...still every parent
+
+
 @pytest.mark.parametrize("size", [1, 3, 5])
 def test_tournament_matches_its_distribution(size: int) -> None:
     freqs = rank_freqs(island("tournament", tournament_size=size))

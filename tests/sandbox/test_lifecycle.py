@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import tempfile
 import threading
 import time
 import zipfile
@@ -29,7 +30,7 @@ def test_every_layer_is_on_by_default_as_root():
     with Sandbox(preload=("numpy",), strict=True) as box:
         f = box.features
         assert f["pid_namespace"] and f["network_namespace"] and f["mount_namespace"]
-        assert f["private_uid"] and f["landlock"] >= 1 and f["problems"] == []
+        assert f["private_uid"] and f["landlock"] >= 1 and f["seccomp"] and f["problems"] == []
         res = box.run(
             SandboxRequest("import os\ndef solve():\n    return {'h': [os.getpid(), os.getuid()]}")
         )
@@ -50,10 +51,9 @@ def test_restarts_after_the_server_is_killed_between_runs(sb):
 def test_server_death_during_a_run_is_an_error_not_a_hang(sb):
     victim = sb.server_pid
     threading.Timer(0.3, os.kill, (victim, signal.SIGKILL)).start()
-    t0 = time.monotonic()
-    res = sb.run(SandboxRequest("import time\ndef solve():\n    time.sleep(30)\n", time_s=30))
+    # A hang would end at the child's time limit with another status and reason.
+    res = sb.run(SandboxRequest("import time\ndef solve():\n    time.sleep(60)\n", time_s=60))
     assert res.status == "error" and "restarted" in res.error, res
-    assert time.monotonic() - t0 < 10
     assert sb.run(SandboxRequest(OK)).status == "ok"
     time.sleep(0.2)
     # The dead server's children ran as uids 2_000_000 + 64 * server pid + 0..63: none is left.
@@ -176,7 +176,11 @@ def test_a_readable_folder_under_tmp_stays_readable_behind_the_private_tmp(tmp_p
         res = box.run(SandboxRequest(code))
         assert res.status == "ok" and res.outputs["h"].tolist() == [42], res
         if box.features["mount_namespace"]:
-            listing = "import os\ndef solve():\n    return {'h': [len(os.listdir('/tmp'))]}\n"
-            assert box.run(SandboxRequest(listing)).outputs["h"].tolist() == [1]  # the way back
+            # The host's /tmp stays hidden: only the ways back to the folders attached again
+            # (this one, and the clone or virtualenv when they live under /tmp) are there.
+            with tempfile.NamedTemporaryFile(dir="/tmp", prefix="evolve-host-") as marker:
+                probe = f"import os\ndef solve():\n    return {{'h': [os.path.exists({marker.name!r})]}}\n"
+                res = box.run(SandboxRequest(probe))
+            assert res.status == "ok" and res.outputs["h"].tolist() == [False], res
         res = box.run(SandboxRequest(write))
         assert res.status == "crash" and not (lib / "x.py").exists(), res

@@ -50,6 +50,12 @@ CASES = {
         "            n += 1\n    except OSError as e:\n        return {'h': [n, e.errno]}"
     ),
     "capabilities": "import socket\ndef solve():\n    socket.sethostname('x')\n    return {'h': [1]}",
+    # A user namespace inside its own, and with it namespaced admin capabilities: seccomp.
+    "nested_userns": (
+        "import ctypes\ndef solve():\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+        "    ret = libc.unshare(ctypes.c_int(0x10000000 | 0x04000000))\n"
+        "    return {'h': [ret, ctypes.get_errno()]}"
+    ),
     "daemon": (
         "import os, time\ndef solve():\n    if os.fork() == 0:\n        os.setsid()\n"
         "        if os.fork() == 0:\n            time.sleep(60)\n        os._exit(0)\n"
@@ -95,11 +101,13 @@ def _closed_ancestor(path: Path) -> Path | None:
 def _run_as_user(script: Path, work: Path) -> dict:
     python = Path(sys.executable)
     setup = []
-    closed = _closed_ancestor(python)
+    # A virtualenv's python is a symlink, often into a home other users may not enter.
+    real = python.resolve()
+    closed = _closed_ancestor(real)
     if closed is not None:
         # In a private mount namespace: stage the way to the interpreter, cover the closed
         # folder with an enterable tmpfs, and put the way back.
-        inner = closed / python.relative_to(closed).parts[0]
+        inner = closed / real.relative_to(closed).parts[0]
         stage = work / "stage"
         stage.mkdir()
         setup = [
@@ -142,7 +150,7 @@ def test_every_layer_but_the_private_uid_holds_for_an_ordinary_user():
     assert out["uid"] == UID
     assert f["user_namespace"] and f["pid_namespace"] and f["network_namespace"], f
     assert f["mount_namespace"] and f["landlock"] >= 1 and not f["private_uid"], f
-    assert f["problems"] == [], f
+    assert f["seccomp"] and f["problems"] == [], f
     assert out["ok"][0] == "ok" and out["ok"][2]["h"] == [1, UID], out  # PID 1, still the user
     assert out["network"][0] == "crash", out["network"]
     assert out["secret"][2]["h"] == [0.0]
@@ -154,5 +162,6 @@ def test_every_layer_but_the_private_uid_holds_for_an_ordinary_user():
     forks, errno = out["fork_bomb"][2]["h"]
     assert out["fork_bomb"][0] == "ok" and forks < 64 and errno == 11  # RLIMIT_NPROC per namespace
     assert "Operation not permitted" in out["capabilities"][1]  # no capabilities left
+    assert out["nested_userns"][2]["h"] == [-1, 1], out["nested_userns"]  # EPERM
     assert out["daemon"][0] == "ok"
     assert out["survivors"] == []  # the daemon and the fork bomb died with their namespaces

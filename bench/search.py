@@ -1,0 +1,267 @@
+"""Benchmark: does the search beat simple baselines? Same operator, same budget, many seeds.
+
+    python bench/search.py [--seeds 5] [--budget 200] [--problems a,b] [--arms sample,hill,engine]
+                           [--llm local] [--json] [--keep DIR]
+
+Arms, all with the same proposal operator (`llm=`, the offline local mutator by default) and
+the same number of evaluations per run:
+  sample   every child is an edit of the seed program (search.selection=seed, one island)
+  hill     one parent, the best so far (search.selection=hill_climb, one island)
+  engine   the default search: islands, MAP-Elites, migration, resets
+  ARM+x    the engine with a feature switched on (see FEATURES)
+For each problem and arm it prints the median and interquartile range of the best score at 25,
+50 and 100% of the budget, and for the engine against each other arm the Vargha-Delaney A: the
+probability that a random engine run ends better than a random run of the other arm (0.5: no
+difference; ties count half), computed from the runs themselves. Scores are in the problem's
+own direction. `--json` prints one JSON object:
+  {"problems": {PROBLEM: {"direction": d, "arms": {ARM: {"median": x, "iqr": [lo, hi],
+   "at": {"25": {...}, "50": {...}}, "runs": [...]}}, "a_engine_vs": {ARM: a}}}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+PROBLEMS = [
+    "erdos/min_overlap",
+    "erdos/golomb",
+    "scheduling/jobshop",
+    "scheduling/binpacking_online",
+]
+# Per problem: overrides that keep one run short (a small job-shop instance).
+PROBLEM_OVERRIDES: dict[str, list[str]] = {"scheduling/jobshop": ["problem.params.instance=ft10"]}
+ARMS: dict[str, list[str]] = {
+    "sample": [
+        "search.selection=seed",
+        "search.islands=1",
+        "search.inspirations=0",
+        "search.stagnation_reset=0",
+    ],
+    "hill": [
+        "search.selection=hill_climb",
+        "search.islands=1",
+        "search.inspirations=0",
+        "search.stagnation_reset=0",
+    ],
+    "engine": [],
+}
+FEATURES: dict[str, list[str]] = {
+    "engine+novelty": ["search.novelty.enabled=true"],
+    "engine+judge": ["search.judge.enabled=true", "search.judge.audit=0.25"],
+    "engine+scratchpad": ["search.scratchpad.enabled=true", "search.scratchpad.every=25"],
+    "engine+variants": ["search.prompt_variants=[diff,rewrite,explain,crossover]"],
+}
+# Feature arms run on these problems by default (all arms run with --arms/--problems given).
+FEATURE_PROBLEMS = ("erdos/min_overlap", "erdos/golomb")
+# Per problem: a budget that keeps one run to about a minute here (default: --budget).
+PROBLEM_BUDGET = {"scheduling/binpacking_online": 60}
+CHECKPOINTS = (0.25, 0.5, 1.0)
+
+
+def available_problems(names: list[str]) -> dict[str, str]:
+    """name -> direction of each problem that loads here."""
+    from evolve.problem import ProblemError, load_problem
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = load_problem(name).direction
+        except ProblemError:
+            print(f"(skipping {name}: not available here)", file=sys.stderr)
+    return out
+
+
+def one_run(problem: str, arm: list[str], seed: int, budget: int, llm: str, root: Path) -> dict:
+    """Run the engine once (in this process, on the shared Ray) and read its best-so-far."""
+    from evolve.cli import main
+
+    runs = root / f"{problem.replace('/', '-')}-{len(os.listdir(root))}"
+    args = [
+        "run",
+        f"runs_dir={runs}",
+        "report.live=false",
+        "literature.enabled=false",
+        f"problem={problem}",
+        f"llm={llm}",
+        f"budget.evaluations={budget}",
+        f"seed={seed}",
+        *PROBLEM_OVERRIDES.get(problem, []),
+        *arm,
+    ]
+    t0 = time.monotonic()
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(args)
+    if rc != 0:
+        raise RuntimeError(f"evolve {' '.join(args)} exited with {rc}")
+    (db_path,) = runs.glob("*/*/evolve.db")
+    return {
+        "seed": seed,
+        "seconds": time.monotonic() - t0,
+        **best_so_far(db_path, budget),
+        **filters(db_path),
+    }
+
+
+def filters(db_path: Path) -> dict:
+    """What the novelty filter and the judge turned away, and how the judge's audited
+    rejections (run anyway) fared against their parents."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    novelty = db.execute(
+        "SELECT COUNT(*) FROM programs WHERE status = 'rejected' AND reason LIKE 'novelty:%'"
+    ).fetchone()[0]
+    judged = db.execute(
+        "SELECT COUNT(*) FROM programs WHERE status = 'rejected' AND reason LIKE 'judge:%'"
+    ).fetchone()[0]
+    audits = db.execute(
+        "SELECT c.fitness > p.fitness FROM programs c JOIN programs p ON p.id = c.parent_id "
+        "WHERE json_extract(c.metrics, '$.judge_rejected') = 1"
+    ).fetchall()
+    db.close()
+    return {
+        "rejected_novelty": novelty,
+        "rejected_judge": judged,
+        "judge_audits": len(audits),
+        "judge_audits_improved": sum(1 for (a,) in audits if a),
+    }
+
+
+def best_so_far(db_path: Path, budget: int) -> dict:
+    """The best score after 25, 50 and 100% of the counted evaluations, in the problem's own
+    direction, read from the run database (the seed counts as evaluation 1)."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    rows = db.execute(
+        "SELECT valid, score, fitness FROM programs WHERE status != 'rejected' "
+        "AND mode != 'migrant' ORDER BY seq"
+    ).fetchall()
+    db.close()
+    best_fit, best_score, at = None, None, {}
+    marks = {max(1, round(c * budget)): c for c in CHECKPOINTS}
+    for n, (valid, score, fitness) in enumerate(rows, start=1):
+        if valid and (best_fit is None or fitness > best_fit):
+            best_fit, best_score = fitness, score
+        if n in marks:
+            at[str(int(marks[n] * 100))] = best_score
+    for c in CHECKPOINTS:  # a run that stopped short keeps its last best
+        at.setdefault(str(int(c * 100)), best_score)
+    return {"best": at, "evaluations": len(rows)}
+
+
+def vargha_delaney(a: list[float], b: list[float], direction: str) -> float:
+    """P(a random run of `a` ends better than one of `b`) + 0.5 P(tie)."""
+    if not a or not b:
+        return float("nan")
+    wins = 0.0
+    for x in a:
+        for y in b:
+            if x == y:
+                wins += 0.5
+            elif (x > y) == (direction == "max"):
+                wins += 1.0
+    return wins / (len(a) * len(b))
+
+
+def summary(values: list[float]) -> dict:
+    qs = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
+    return {"median": statistics.median(values), "iqr": [qs[0], qs[2]]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--budget", type=int, default=200)
+    ap.add_argument("--problems", default=",".join(PROBLEMS))
+    ap.add_argument(
+        "--arms",
+        help="default: the baselines and the engine everywhere, the "
+        f"features on {', '.join(FEATURE_PROBLEMS)}",
+    )
+    ap.add_argument("--llm", default="local")
+    ap.add_argument(
+        "--budget-fixed",
+        action="store_true",
+        help="use --budget on every problem (default: a smaller one where evaluations are slow)",
+    )
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", help="keep the run folders here (default: a temporary folder)")
+    args = ap.parse_args()
+    arms = {**ARMS, **FEATURES}
+    chosen = [a for a in (args.arms or ",".join(arms)).split(",") if a]
+    unknown = [a for a in chosen if a not in arms]
+    if unknown:
+        ap.error(f"unknown arm(s) {unknown}; the arms are {', '.join(arms)}")
+    import ray
+
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    root = Path(args.keep or tempfile.mkdtemp(prefix="evolve-bench-search-"))
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    out: dict = {"problems": {}, "budget": args.budget, "seeds": args.seeds, "llm": args.llm}
+    for problem, direction in available_problems(args.problems.split(",")).items():
+        per_arm: dict = {}
+        budget = args.budget if args.budget_fixed else PROBLEM_BUDGET.get(problem, args.budget)
+        for arm in chosen:
+            if arm in FEATURES and not args.arms and problem not in FEATURE_PROBLEMS:
+                continue
+            runs = [
+                one_run(problem, arms[arm], seed, budget, args.llm, root)
+                for seed in range(args.seeds)
+            ]
+            finals = [r["best"]["100"] for r in runs]
+            per_arm[arm] = {
+                "budget": budget,
+                **summary(finals),
+                "at": {c: summary([r["best"][c] for r in runs]) for c in ("25", "50")},
+                "runs": runs,
+            }
+        entry = {"direction": direction, "arms": per_arm}
+        if "engine" in per_arm:
+            eng = [r["best"]["100"] for r in per_arm["engine"]["runs"]]
+            entry["a_engine_vs"] = {
+                arm: vargha_delaney(eng, [r["best"]["100"] for r in v["runs"]], direction)
+                for arm, v in per_arm.items()
+                if arm != "engine"
+            }
+        out["problems"][problem] = entry
+        if not args.json:
+            print_table(problem, entry)
+    out["seconds"] = time.monotonic() - t0
+    ray.shutdown()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(
+            f"\n{args.seeds} seeds x {args.budget} evaluations per run, llm={args.llm}; "
+            f"{out['seconds']:.0f} s in all; run folders in {root}"
+        )
+    return 0
+
+
+def print_table(problem: str, entry: dict) -> None:
+    word = "lower" if entry["direction"] == "min" else "higher"
+    print(f"\n{problem} (best score, {word} is better; median [IQR] over seeds)")
+    print(f"  {'arm':16s} {'25%':>24s} {'50%':>24s} {'100%':>24s}   A(engine vs)")
+    for arm, v in entry["arms"].items():
+        cells = [v["at"]["25"], v["at"]["50"], v]
+        text = [f"{c['median']:.6g} [{c['iqr'][0]:.4g}, {c['iqr'][1]:.4g}]" for c in cells]
+        a = entry.get("a_engine_vs", {}).get(arm)
+        print(
+            f"  {arm:16s} {text[0]:>24s} {text[1]:>24s} {text[2]:>24s}   "
+            + ("" if a is None else f"{a:.2f}")
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The program row and the run's evaluation counter are one transaction, on any sqlite-utils.
+
+A failure is injected between the two writes with a real SQLite trigger (the counter's
+UPDATE aborts), on a real database file; a second connection then looks at what was kept.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib.metadata import version
+
+import pytest
+
+from evolve.population.database import Database
+
+RUN = "run-1"
+
+
+def _program(code: str = "def solve():\n    return {}\n") -> dict:
+    return {
+        "code": code,
+        "code_hash": str(abs(hash(code))),
+        "island": 0,
+        "evaluation": {"status": "ok", "valid": True, "score": 1.0, "fitness": 1.0},
+    }
+
+
+@pytest.fixture
+def db(tmp_path):
+    print(f"sqlite-utils {version('sqlite-utils')}")
+    path = tmp_path / "run.sqlite"
+    database = Database(path)
+    database.start_run(RUN, "erdos/min_overlap", 0, {}, {})
+    yield database, path
+    database.close()
+
+
+def _look(path) -> tuple[int, int, int]:
+    """(programs, the run's counter, elites) as another reader sees them."""
+    with sqlite3.connect(path) as other:
+        programs = other.execute("SELECT COUNT(*) FROM programs").fetchone()[0]
+        counter = other.execute("SELECT evaluations FROM runs WHERE id = ?", [RUN]).fetchone()[0]
+        elites = other.execute("SELECT COUNT(*) FROM elites").fetchone()[0]
+    return programs, counter, elites
+
+
+def _trigger(path, sql: str) -> None:
+    with sqlite3.connect(path) as other:
+        other.execute(sql)
+
+
+def test_a_failure_between_the_row_and_the_counter_keeps_neither(db):
+    database, path = db
+    database.record_program(RUN, _program("a = 1\n"))
+    assert _look(path)[:2] == (1, 1)
+    _trigger(
+        path,
+        "CREATE TRIGGER fail_counter BEFORE UPDATE OF evaluations ON runs "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    )
+    with pytest.raises(sqlite3.DatabaseError, match="injected failure"):
+        database.record_program(RUN, _program("a = 2\n"))
+    assert _look(path)[:2] == (1, 1)  # no row without its count
+    # The connection is not left inside a transaction: the next write goes through.
+    _trigger(path, "DROP TRIGGER fail_counter")
+    database.record_program(RUN, _program("a = 3\n"))
+    assert _look(path)[:2] == (2, 2)
+    seqs = [r[0] for r in sqlite3.connect(path).execute("SELECT seq FROM programs ORDER BY id")]
+    assert seqs == [1, 2]
+
+
+def test_a_failure_while_replacing_the_elites_keeps_the_old_grid(db):
+    database, path = db
+    database.record_elites(RUN, 0, [{"cell": "0,0", "program_id": 1, "fitness": 1.0}])
+    _trigger(
+        path,
+        "CREATE TRIGGER fail_elite BEFORE INSERT ON elites "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    )
+    cells = [{"cell": f"{i},0", "program_id": i, "fitness": float(i)} for i in range(3)]
+    with pytest.raises(sqlite3.DatabaseError, match="injected failure"):
+        database.record_elites(RUN, 0, cells)
+    assert _look(path)[2] == 1  # the old grid, not an empty one
+    _trigger(path, "DROP TRIGGER fail_elite")
+    database.record_elites(RUN, 0, cells)
+    assert _look(path)[2] == 3
