@@ -367,6 +367,11 @@ def _register_resolvers() -> None:
         OmegaConf.register_new_resolver("problem_slug", _problem_slug)
 
 
+# At import: a sweep job on hydra-ray-launcher resolves its run folder (which names the problem
+# through this resolver) in a Ray worker, where importing this module is all that runs first.
+_register_resolvers()
+
+
 def _setup_run_logging(run_dir: Path) -> None:
     handler = logging.FileHandler(run_dir / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -420,7 +425,8 @@ def _run_job_inner(cfg) -> None:
     from omegaconf import OmegaConf
 
     from evolve import config as config_mod
-    from evolve.engine import Evolution, init_ray
+    from evolve.cluster import init_ray
+    from evolve.engine import Evolution
     from evolve.report.live import LiveView, summary
 
     hc = HydraConfig.get()
@@ -482,14 +488,35 @@ def _hydra_errors():
     return (HydraException, OmegaConfBaseException)
 
 
-def _precheck_overrides(overrides: list[str]) -> None:
-    """Compose the config once so a misspelt key fails in one line before anything starts."""
+def _precheck_overrides(overrides: list[str]) -> dict:
+    """Compose the config once so a misspelt key fails in one line before anything starts;
+    returns it as plain data (swept values left out)."""
     from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
 
     plain = [o for o in overrides if not o.startswith("-") and "," not in o.split("=", 1)[-1]]
     plain = [o for o in plain if not o.startswith(("hydra.", "hydra/"))]
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None, job_name="evolve"):
-        compose(config_name="config", overrides=plain)
+        cfg = compose(config_name="config", overrides=plain)
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _sweeps_on_ray(argv: list[str]) -> bool:
+    """A multirun whose jobs hydra-ray-launcher sends to Ray as tasks."""
+    return any(a in ("-m", "--multirun") for a in argv) and "hydra/launcher=ray" in argv
+
+
+def _ray_sweep_overrides(argv: list[str], runs_dir: str) -> list[str]:
+    """Keep a Ray sweep's run folders on this machine: each job's task pinned to this node
+    (its islands and evaluator workers still spread over the cluster), and the runs folder
+    made absolute, since a Ray worker's working directory is not the user's."""
+    import ray
+
+    extra = [f"runs_dir={Path(runs_dir).expanduser().resolve()}"]
+    if not any(a.lstrip("+").startswith("hydra.launcher.ray.remote.resources") for a in argv):
+        ip = ray.util.get_node_ip_address()
+        extra.append(f"++hydra.launcher.ray.remote.resources={{node\\:{ip}:0.001}}")
+    return extra
 
 
 def cmd_run(argv: list[str], debug: bool) -> int:
@@ -499,22 +526,41 @@ def cmd_run(argv: list[str], debug: bool) -> int:
 
     config_mod.register()
     _register_resolvers()
+    composed = None
     if not any(
         a in ("--help", "-h", "--hydra-help", "--info", "-i") or a.startswith("--cfg") or a == "-c"
         for a in argv
     ):
         try:
-            _precheck_overrides(argv)
+            composed = _precheck_overrides(argv)
         except _hydra_errors() as exc:
             raise UsageError(_one_line_hydra_error(exc)) from None
-    main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)(
-        _run_job
-    )
+    # The job function from the module by its import name, never from `__main__` (under
+    # `python -m evolve.cli`): Ray sends a sweep job's function by reference, which a worker
+    # can import, whereas `__main__`'s would be pickled with this process's console.
+    from evolve.cli import _run_job as job
+
+    main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)(job)
     sys.argv = ["evolve run", *argv]
     if debug:
         os.environ["HYDRA_FULL_ERROR"] = "1"
         os.environ["EVOLVE_DEBUG"] = "1"
-    main()
+    started_ray = False
+    if composed is not None and _sweeps_on_ray(argv):
+        # hydra-ray-launcher would call ray.init with an object-store size, which Ray refuses
+        # when joining a running cluster: start or join Ray here with the run's own cluster
+        # settings, and the launcher finds it running and sends each job to it.
+        from evolve.cluster import init_ray
+
+        started_ray = init_ray(composed["cluster"])
+        sys.argv += _ray_sweep_overrides(argv, composed["runs_dir"])
+    try:
+        main()
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
     return 0
 
 

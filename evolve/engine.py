@@ -25,8 +25,10 @@ from typing import Any
 
 import ray
 
+from evolve.cluster import load_problem_ref, node_id, problem_ref
 from evolve.config import llm_models
 from evolve.doctor import package_versions
+from evolve.evaluators.evaluation import Evaluation
 from evolve.population.database import Database
 from evolve.population.island import Island, Member
 from evolve.problem import Problem, load_problem
@@ -45,8 +47,8 @@ def step_seed(seed: int, island: int, step: int) -> int:
     return (seed * 1_000_003 + island * 7_919 + step * 104_729) % (2**31 - 1)
 
 
-def _load(problem_ref: dict[str, Any]) -> Problem:
-    return load_problem(problem_ref["path"], problem_ref.get("params"))
+def _load(ref: dict[str, Any]) -> Problem:
+    return load_problem_ref(ref)
 
 
 # --- actors --------------------------------------------------------------------------------
@@ -104,6 +106,10 @@ class ArchiveActor:
     def evaluations(self) -> int:
         return self.db.evaluations(self.run_id)
 
+    def island_totals(self, island: int) -> dict[str, float]:
+        """What one island has recorded: counted children, LLM calls, their cost."""
+        return self.db.island_totals(self.run_id, island)
+
     def recent_children(self, n: int) -> list[dict[str, Any]]:
         return self.db.recent_children(self.run_id, n)
 
@@ -142,6 +148,7 @@ class EvaluatorActor:
             on_demand=tuple(on_demand),
             allow_unconfined_files=allow_unconfined_files,
         )
+        self.node = node_id()
 
     def sandbox_features(self) -> dict[str, Any]:
         """Which isolation layers are in force where this worker runs."""
@@ -160,7 +167,7 @@ class EvaluatorActor:
             context=context,
             use_cascade=True,
         )
-        return ev.to_dict()
+        return {**ev.to_dict(), "node": self.node}  # the program row names where it ran
 
     def evaluate_all_sets(self, code: str) -> dict[str, Any]:
         """Score a program on every set, test included, with no cascade (the run's final best)."""
@@ -169,13 +176,24 @@ class EvaluatorActor:
         return evaluate_code(self.problem, code, self.timeout_s, sandbox=self.sandbox).to_dict()
 
 
+# Workers an evaluation may be lost with (their node died) before it is recorded as lost.
+LOST_WORKER_RETRIES = 3
+
+
 @ray.remote(num_cpus=0)
 class EvaluatorPool:
-    """Hands each evaluation to the next free worker (fair, no per-island pinning)."""
+    """Hands each evaluation to the next free worker (fair, no per-island pinning); a worker
+    that died (with its node) is replaced, and its evaluation goes to another worker."""
 
-    def __init__(self, workers: list, evaluated: list[str] | None = None) -> None:
+    def __init__(
+        self, workers: list, evaluated: list[str] | None = None, spawn: dict | None = None
+    ) -> None:
         self.workers = workers
         self.free: asyncio.Queue | None = None
+        # How to start a replacement worker: {"args": [...], "options": {...}} (None: never).
+        self.spawn = spawn
+        self.replaced = 0
+        self._starting: set[asyncio.Task] = set()
         # Hashes of every program sent for evaluation in this run (and, on resume, before):
         # the one gate that keeps a program from being evaluated twice, across all islands,
         # including two copies in flight at the same moment.
@@ -191,26 +209,61 @@ class EvaluatorPool:
             if h in self.evaluated:
                 return None
             self.evaluated.add(h)
-        worker = await self._worker()
-        try:
-            return await worker.evaluate.remote(code, context)
-        finally:
-            self.free.put_nowait(worker)
+        return await self._on_a_worker(lambda w: w.evaluate.remote(code, context))
 
     async def evaluate_all_sets(self, code: str) -> dict[str, Any]:
         """Score `code` on every instance set, test included (never a search decision)."""
-        worker = await self._worker()
-        try:
-            return await worker.evaluate_all_sets.remote(code)
-        finally:
-            self.free.put_nowait(worker)
+        return await self._on_a_worker(lambda w: w.evaluate_all_sets.remote(code))
 
-    async def _worker(self):
+    async def _on_a_worker(self, call) -> dict[str, Any]:
+        """`call(worker)` on the next free worker; on another if that one dies meanwhile."""
         if self.free is None:
             self.free = asyncio.Queue()
             for w in self.workers:
                 self.free.put_nowait(w)
-        return await self.free.get()
+        for _ in range(LOST_WORKER_RETRIES):
+            worker = await self.free.get()
+            try:
+                ev = await call(worker)
+            except ray.exceptions.RayActorError as exc:
+                # The worker died (its node was lost): it never goes back to the free queue.
+                log.warning("evaluator worker lost (%s); replacing it", type(exc).__name__)
+                ray.kill(worker)  # one only unavailable for now must not hold its CPUs
+                self._replace()
+                continue
+            except BaseException:
+                self.free.put_nowait(worker)
+                raise
+            self.free.put_nowait(worker)
+            return ev
+        return Evaluation.failed(
+            "lost", f"evaluator workers died {LOST_WORKER_RETRIES} times while running it"
+        ).to_dict()
+
+    def replacements(self) -> int:
+        """How many dead workers this pool has replaced."""
+        return self.replaced
+
+    def _replace(self) -> None:
+        """Start a worker in a dead one's place; it joins the free queue once it is up (Ray
+        places it where resources allow; until then the pool carries on with the others)."""
+        if self.spawn is None:
+            return
+        self.replaced += 1
+        new = EvaluatorActor.options(**self.spawn["options"]).remote(*self.spawn["args"])
+        task = asyncio.get_running_loop().create_task(self._join_when_ready(new))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _join_when_ready(self, worker) -> None:
+        try:
+            await worker.sandbox_features.remote()
+        except ray.exceptions.RayActorError:
+            await asyncio.sleep(1.0)  # its node died too: try again, without spinning
+            self._replace()
+            return
+        assert self.free is not None
+        self.free.put_nowait(worker)
 
 
 @ray.remote(num_cpus=0)
@@ -679,6 +732,7 @@ class Progress:
     island_evals: Counter = field(default_factory=Counter)
     migrations: int = 0
     resets: int = 0
+    island_rebuilds: int = 0  # island actors that died (with their node) and were rebuilt
     verdicts: list[str] = field(default_factory=list)
     stop_reason: str = ""
     sandbox_problems: list[str] = field(default_factory=list)  # isolation layers missing here
@@ -693,27 +747,6 @@ class Progress:
         return self.evaluations / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def init_ray(cluster: dict[str, Any]) -> bool:
-    """Start or join Ray; returns True if this call started it (and so should stop it)."""
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = {
-        "include_dashboard": False,
-        "log_to_driver": bool(cluster.get("log_to_driver", False)),
-        "logging_level": logging.ERROR,  # Ray's start-up notices are not for the run's console
-    }
-    if cluster.get("address"):
-        kwargs["address"] = cluster["address"]
-    else:
-        # A Ray of this run's own: ray.init() alone would silently join any cluster that
-        # `ray start` left running on this machine; joining is what cluster.address is for.
-        kwargs["address"] = "local"
-        if cluster.get("num_cpus"):
-            kwargs["num_cpus"] = int(cluster["num_cpus"])
-    ray.init(**kwargs)
-    return True
-
-
 class Evolution:
     """Drives one run: seeds or restores the islands, keeps work in flight, stops on budget."""
 
@@ -726,7 +759,7 @@ class Evolution:
         # Built once here so that a bad instance parameter is a one-line error, not a failure
         # inside an evaluator actor.
         self.problem.child_inputs()
-        self.problem_ref = {"path": str(self.problem.path), "params": dict(self.problem.params)}
+        self.problem_ref = problem_ref(self.problem)  # resolvable on every node
         self.view = view
         b = cfg["budget"]
         self.progress = Progress(
@@ -740,24 +773,33 @@ class Evolution:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self._here = here
         self.archive = ArchiveActor.options(scheduling_strategy=here).remote(
             str(self.db_path), self.run_id
         )
+        worker_args = [
+            self.problem_ref,
+            sb.get("timeout_s"),
+            tuple(sb.get("preload") or ()),
+            tuple(sb.get("on_demand") or ()),
+            bool(sb.get("allow_unconfined_files")),
+        ]
+        worker_options = {"num_cpus": sb["cpus_per_worker"], "scheduling_strategy": "SPREAD"}
         self.workers = workers = [
-            EvaluatorActor.options(num_cpus=sb["cpus_per_worker"]).remote(
-                self.problem_ref,
-                sb.get("timeout_s"),
-                tuple(sb.get("preload") or ()),
-                tuple(sb.get("on_demand") or ()),
-                bool(sb.get("allow_unconfined_files")),
-            )
+            EvaluatorActor.options(**worker_options).remote(*worker_args)
             for _ in range(int(sb["workers"]))
         ]
-        self.pool = EvaluatorPool.remote(workers, ray.get(self.archive.evaluated_hashes.remote()))
+        # The pool and the literature checker hold run state: on the driver's node, which a
+        # run cannot lose anyway; islands and workers may die with theirs and are replaced.
+        self.pool = EvaluatorPool.options(scheduling_strategy=here).remote(
+            workers,
+            ray.get(self.archive.evaluated_hashes.remote()),
+            {"args": worker_args, "options": worker_options},
+        )
         self._lit_pending = None
         self._lit_next: int | None = None
         self._last_reset: dict[int, int] = {}
-        self.literature = LiteratureActor.remote(
+        self.literature = LiteratureActor.options(scheduling_strategy=here).remote(
             self.problem_ref,
             str(self.db_path),
             self.run_id,
@@ -768,7 +810,9 @@ class Evolution:
             },
         )
         self.islands = [
-            IslandActor.remote(i, self.problem_ref, self.cfg, self.pool, self.archive)
+            IslandActor.options(scheduling_strategy="SPREAD").remote(
+                i, self.problem_ref, self.cfg, self.pool, self.archive
+            )
             for i in range(int(self.cfg["search"]["islands"]))
         ]
         # Island actors call the LLM. On a Ray started here they inherit this environment; on
@@ -778,6 +822,7 @@ class Evolution:
         names = {m.get("api_key_env") for m in llm_models(llm)}
         names.add((self.cfg["search"].get("novelty") or {}).get("api_key_env"))
         keys = {k: os.environ[k] for k in names if k and os.environ.get(k)}
+        self._keys = keys
         if keys:
             ray.get([isl.set_keys.remote(keys) for isl in self.islands])
 
@@ -831,9 +876,10 @@ class Evolution:
             }
         )
 
-    def _restore(self, db: Database) -> None:
-        """Rebuild each island by replaying its history from the database in recorded order:
-        its own valid children, the migrants it accepted, and its evaluation count."""
+    def _restore(self, db: Database, only: int | None = None) -> None:
+        """Rebuild each island (or island `only`, whose actor died) by replaying its history
+        from the database in recorded order: its own valid children, the migrants it
+        accepted, and its evaluation count."""
         rows = db.programs(self.run_id, "status != 'rejected'", order="seq")
         progs = [p for p in rows if p["valid"]]
         by_id = {p["id"]: p for p in progs}
@@ -885,6 +931,9 @@ class Evolution:
                 events[isl].append((kind, {"members": [member(x, isl) for x in p["members"]]}))
             else:
                 events[isl].append((kind, None if p is None else member(p, isl)))
+        if only is not None:  # one island rebuilt mid-run: the run's own counts stand
+            ray.get(self.islands[only].restore.remote(events[only]))
+            return
         ray.get([isl.restore.remote(events[i]) for i, isl in enumerate(self.islands)])
         self.seed_member = member(seeds[0], 0)
 
@@ -1038,6 +1087,12 @@ class Evolution:
             log.info("resumed run %s at %d evaluations", self.run_id, self.progress.evaluations)
         else:
             self._seed()
+        # What each island had recorded before this process heard from it (see _rebuild_island).
+        self._island_base = ray.get(
+            [self.archive.island_totals.remote(i) for i in range(len(self.islands))]
+        )
+        self._island_calls: Counter = Counter()
+        self._island_cost: Counter = Counter()
         b = cfg["budget"]
         self._max_iterations = int(b.get("max_iterations") or 5 * int(b["evaluations"]) + 50)
         per_island = int(cfg["search"]["in_flight_per_island"])
@@ -1069,10 +1124,13 @@ class Evolution:
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayActorError as exc:
-                        raise RunError(
-                            f"island {island}'s actor died ({type(exc).__name__}); everything counted is "
-                            f"in {self.db_path}: continue with `evolve run resume={self.run_dir}`"
-                        ) from exc
+                        log.warning(
+                            "island %d's actor died (%s); rebuilding it from the database",
+                            island,
+                            type(exc).__name__,
+                        )
+                        self._rebuild_island(island, pending)
+                        continue
                     except ray.exceptions.RayTaskError as exc:
                         # A bug on our side in one iteration: logged and shown, never fatal.
                         log.error("island %d: iteration failed: %s", island, exc)
@@ -1082,8 +1140,13 @@ class Evolution:
                     self._write_scratchpad(pad_every)
                     next_note = self.progress.evaluations + pad_every
                 if interval > 0 and self.progress.evaluations >= next_migration:
-                    self._migrate()
-                    self._record_grids()
+                    try:
+                        self._migrate()
+                        self._record_grids()
+                    except ray.exceptions.RayActorError:
+                        # An island died since its last report; it is rebuilt when its
+                        # iterations fail, and the next migration includes it again.
+                        log.warning("migration skipped: an island's actor died")
                     next_migration = self.progress.evaluations + interval
                 self._poll_literature()
                 if self.view is not None:
@@ -1106,6 +1169,12 @@ class Evolution:
                 self._record_grids()
             except Exception:  # a dead island: the database already holds every counted child
                 log.exception("could not record the final island state")
+            try:
+                replaced = ray.get(self.pool.replacements.remote())
+                if replaced:
+                    log.warning("%d evaluator workers died and were replaced", replaced)
+            except Exception:
+                log.exception("could not ask the evaluator pool for its replacements")
             try:
                 ray.get(self.archive.finish.remote(status))
             except Exception:
@@ -1162,8 +1231,44 @@ class Evolution:
             "island %d reset after %d evaluations without improvement", island, since_improvement
         )
 
+    def _rebuild_island(self, i: int, pending: dict[Any, int]) -> None:
+        """Island `i`'s actor died (with its node): start a new one and replay the island's
+        history from the database, as `resume=` does; the run goes on without it stopping."""
+        for ref in [r for r, k in pending.items() if k == i]:
+            del pending[ref]  # every iteration in flight there died with it
+        # An actor reported unavailable may yet answer: make sure it writes nothing more.
+        ray.kill(self.islands[i], no_restart=True)
+        p = self.progress
+        # Asked of the archive after the dead island's last writes: children it recorded whose
+        # replies died with it still count, so the budget holds exactly.
+        totals = ray.get(self.archive.island_totals.remote(i))
+        base = self._island_base[i]
+        counted = int(totals["counted"] - base["counted"] - p.island_evals[i])
+        calls = int(totals["llm_calls"] - base["llm_calls"] - self._island_calls[i])
+        cost = totals["cost_usd"] - base["cost_usd"] - self._island_cost[i]
+        p.evaluations += counted
+        p.island_evals[i] += counted
+        p.iterations += calls
+        p.llm_calls += calls
+        p.cost_usd += cost
+        self._island_calls[i] += calls
+        self._island_cost[i] += cost
+        # On the driver's node: Ray may not yet know the dead node is gone (an actor is
+        # unavailable before its node is declared dead), and a run never outlives this node.
+        self.islands[i] = IslandActor.options(scheduling_strategy=self._here).remote(
+            i, self.problem_ref, self.cfg, self.pool, self.archive
+        )
+        if self._keys:
+            ray.get(self.islands[i].set_keys.remote(self._keys))
+        self._restore(Database(self.db_path, readonly=True), only=i)
+        p.island_rebuilds += 1
+        log.warning("island %d rebuilt from the database (%d children recovered)", i, counted)
+
     def _absorb(self, r: dict[str, Any]) -> None:
         p = self.progress
+        if r.get("island") is not None:
+            self._island_calls[r["island"]] += 1
+            self._island_cost[r["island"]] += float(r.get("cost_usd") or 0.0)
         p.iterations += 1
         p.llm_calls += 1
         p.llm_errors += int(r.get("llm_error", False))

@@ -123,18 +123,22 @@ def _config(*overrides: str) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def test_a_dead_island_fails_the_run_cleanly_and_resume_continues(ray_session, tmp_path):
+def test_a_dead_island_is_rebuilt_and_the_run_completes(ray_session, tmp_path):
+    """An island actor that dies (as with its node) is rebuilt from the database by resume's
+    replay; the run goes on to exactly its budget without a manual resume=."""
     import ray
 
-    from evolve.engine import Evolution, RunError
+    from evolve.engine import Evolution
 
     class KillIslandAt:
         def __init__(self, at: int) -> None:
-            self.at, self.evo = at, None
+            self.at, self.evo, self.seq = at, None, None
 
         def update(self, progress) -> None:
             if self.evo is not None and progress.evaluations >= self.at:
                 ray.kill(self.evo.islands[0])
+                with sqlite3.connect(self.evo.db_path) as db:
+                    self.seq = db.execute("SELECT MAX(seq) FROM programs").fetchone()[0]
                 self.evo = None
 
     cfg = _config("budget.evaluations=50", "report.live=false", "literature.enabled=false")
@@ -142,15 +146,19 @@ def test_a_dead_island_fails_the_run_cleanly_and_resume_continues(ray_session, t
     killer = KillIslandAt(15)
     evo = Evolution(cfg, run_dir, view=killer)
     killer.evo = evo
-    with pytest.raises(RunError, match="resume="):
-        evo.run()
-    db = sqlite3.connect(run_dir / "evolve.db")
-    status, counted = db.execute("SELECT status, evaluations FROM runs").fetchone()
-    assert status == "failed" and 15 <= counted < 50
-    db.close()
-    Evolution(cfg, run_dir).run()
+    progress = evo.run()
+    assert progress.island_rebuilds == 1 and progress.evaluations == 50
     db = sqlite3.connect(run_dir / "evolve.db")
     assert db.execute("SELECT status, evaluations FROM runs").fetchone() == ("completed", 50)
+    counted = db.execute("SELECT COUNT(*) FROM programs WHERE status != 'rejected'").fetchone()
+    assert counted[0] == 50
+    # The rebuilt island 0 went on evolving: children of its own after the kill.
+    later = db.execute(
+        "SELECT COUNT(*) FROM programs WHERE island = 0 AND seq > ? AND mode != 'migrant'",
+        [killer.seq + 8],
+    ).fetchone()[0]
+    assert later > 0
+    db.close()
 
 
 def test_multirun_sweep_writes_one_run_per_job(ray_session, tmp_path):

@@ -184,11 +184,16 @@ class Database:
                 "artifacts": str,
                 "eval_wall_s": float,
                 "eval_cpu_s": float,
+                "node": str,  # the Ray node that evaluated it
                 "created_at": float,
             },
             pk="id",
             if_not_exists=True,
         )
+        if "node" not in db["programs"].columns_dict:
+            # Files made before the column existed gain it (a NULL node: not recorded);
+            # an added column needs no new schema version, older readers ignore it.
+            db["programs"].add_column("node", str)
         # A heuristic problem's final best scored once on the held-out test set (a table of
         # its own: created here, so databases from before it simply have no test scores).
         db["test_scores"].create(
@@ -387,6 +392,7 @@ class Database:
             "artifacts": _json(ev.get("artifacts") or {}),
             "eval_wall_s": (ev.get("metrics") or {}).get("eval_wall_s"),
             "eval_cpu_s": (ev.get("metrics") or {}).get("eval_cpu_s"),
+            "node": ev.get("node"),
             "created_at": time.time(),
         }
         counted = row["status"] != "rejected" and prog.get("mode") != "migrant"
@@ -626,6 +632,35 @@ class Database:
             "SELECT status, COUNT(*) FROM programs WHERE run_id = ? GROUP BY status", [run_id]
         ).fetchall()
         return {s: n for s, n in rows}
+
+    def island_totals(self, run_id: str, island: int) -> dict[str, float]:
+        """One island's recorded work: counted children, LLM calls and their cost."""
+        counted = self.db.execute(
+            "SELECT COUNT(*) FROM programs WHERE run_id = ? AND island = ? "
+            "AND status != 'rejected' AND mode != 'migrant'",
+            [run_id, island],
+        ).fetchone()[0]
+        calls, cost = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM llm_calls "
+            "WHERE run_id = ? AND island = ?",
+            [run_id, island],
+        ).fetchone()
+        return {"counted": counted, "llm_calls": calls, "cost_usd": float(cost)}
+
+    def evaluations_by_node(self, run_id: str) -> list[dict[str, Any]]:
+        """Counted evaluations per Ray node (node None: not recorded), most first."""
+        if "node" not in self.db["programs"].columns_dict:  # a file older than the column
+            return []
+        rows = self.db.execute(
+            "SELECT node, COUNT(*), SUM(valid), COALESCE(SUM(eval_wall_s), 0) FROM programs "
+            "WHERE run_id = ? AND status != 'rejected' AND mode != 'migrant' "
+            "GROUP BY node ORDER BY COUNT(*) DESC, node",
+            [run_id],
+        ).fetchall()
+        return [
+            {"node": node, "evaluations": n, "valid": int(valid or 0), "eval_wall_s": wall}
+            for node, n, valid, wall in rows
+        ]
 
     def llm_totals(self, run_id: str) -> dict[str, float]:
         row = self.db.execute(

@@ -145,6 +145,19 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
                 str(model), str(island), str(n), str(pt), str(ct), f"{usd:.4f}", str(errs or 0)
             )
         console.print(t)
+    nodes = db.evaluations_by_node(rid)
+    if nodes:
+        t = Table(title="evaluations by node")
+        for col in ("node", "evaluations", "valid", "evaluation time s"):
+            t.add_column(col)
+        for n in nodes:
+            t.add_row(
+                (n["node"] or "(not recorded)")[:16],  # a prefix tells nodes apart
+                str(n["evaluations"]),
+                str(n["valid"]),
+                f"{n['eval_wall_s']:.1f}",
+            )
+        console.print(t)
     checks = list(
         db.db["literature_checks"].rows_where("run_id = ?", [rid], order_by="id desc", limit=3)
     )

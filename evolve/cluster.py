@@ -1,0 +1,141 @@
+"""Running on a Ray cluster: joining it, naming its nodes, and getting the problem to each node.
+
+A run either starts Ray on this machine or joins a running cluster; `ray.init` refuses the
+start-up arguments (CPUs, object store size) when joining, so they are passed only when
+starting. Every node resolves the run's problem on its own: a built-in or an installed plug-in
+by name through that node's own evolve install, and a plug-in folder given by path (installed
+nowhere) travels with the run as its files, unpacked once per node into a temporary folder, so
+no node ever assumes a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from evolve.problem import Problem, ProblemError, list_problems, load_problem
+
+# A plug-in folder is sent to every actor that loads it; anything larger belongs in a package
+# installed on each node (entry point `evolve.problems`).
+MAX_SHIPPED_BYTES = 20 * 1024 * 1024
+_SKIPPED_DIRS = {"__pycache__", ".git", "runs"}
+_SKIPPED_SUFFIXES = (".pyc", ".nbi", ".nbc")
+
+
+# --- Ray ------------------------------------------------------------------------------------
+def ray_init_kwargs(cluster: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for `ray.init` that are valid for what it will do: start or join."""
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": bool(cluster.get("log_to_driver", False)),
+        "logging_level": logging.ERROR,  # Ray's start-up notices are not for the run's console
+    }
+    address = cluster.get("address") or os.environ.get("RAY_ADDRESS")
+    if address:
+        # Joining: the cluster's nodes already fixed their CPUs and object store.
+        kwargs["address"] = address
+    else:
+        # A Ray of this run's own: ray.init() alone would silently join any cluster that
+        # `ray start` left running on this machine; joining is what cluster.address is for.
+        kwargs["address"] = "local"
+        if cluster.get("num_cpus"):
+            kwargs["num_cpus"] = int(cluster["num_cpus"])
+    return kwargs
+
+
+def init_ray(cluster: dict[str, Any]) -> bool:
+    """Start or join Ray; returns True if this call connected (and so should disconnect)."""
+    import ray
+
+    if ray.is_initialized():  # a sweep job running as a Ray task: already inside the cluster
+        return False
+    ray.init(**ray_init_kwargs(cluster))
+    return True
+
+
+def node_id() -> str:
+    """The Ray node this process runs on (a hex id; one per raylet, so two nodes on one
+    machine differ where their hostname would not)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+# --- the problem on every node ----------------------------------------------------------------
+def problem_ref(problem: Problem) -> dict[str, Any]:
+    """How an actor on any node finds `problem`: its name when every install knows it (a
+    built-in, an installed plug-in), else the folder's files."""
+    ref: dict[str, Any] = {"path": str(problem.path), "params": dict(problem.params)}
+    here = problem.path.resolve()
+    for name, folder in list_problems():
+        if folder.resolve() == here:
+            ref["name"] = name
+            return ref
+    ref["files"] = pack_folder(problem.path)
+    return ref
+
+
+def load_problem_ref(ref: dict[str, Any]) -> Problem:
+    """The problem a `problem_ref` names, loaded on this node."""
+    if ref.get("files"):
+        folder: str | Path = unpack_folder(ref["files"], Path(ref["path"]).name)
+    elif (Path(ref["path"]) / "problem.yaml").exists():
+        folder = ref["path"]  # the same install (or this very machine): the very files checked
+    else:
+        folder = ref["name"]  # another node: its own install of the same evolve
+    return load_problem(folder, ref.get("params"))
+
+
+def pack_folder(folder: Path) -> dict[str, bytes]:
+    """A problem folder's files (relative POSIX path -> bytes), without caches."""
+    files: dict[str, bytes] = {}
+    total = 0
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(p in _SKIPPED_DIRS or p.startswith(".") for p in rel.parts):
+            continue
+        if not path.is_file() or path.suffix in _SKIPPED_SUFFIXES:
+            continue
+        data = path.read_bytes()
+        total += len(data)
+        if total > MAX_SHIPPED_BYTES:
+            raise ProblemError(
+                f"problem folder {folder} holds over {MAX_SHIPPED_BYTES // 2**20} MB, too much to "
+                "send to every node with the run: install it as a package on each node "
+                "(entry point group `evolve.problems`) instead"
+            )
+        files[rel.as_posix()] = data
+    return files
+
+
+def unpack_folder(files: dict[str, bytes], name: str) -> Path:
+    """Write shipped problem files once per node (keyed by their content) and return the folder."""
+    name = name or "problem"
+    digest = hashlib.sha256(name.encode() + b"\0")
+    for rel in sorted(files):
+        digest.update(rel.encode() + b"\0" + files[rel] + b"\0")
+    home = Path(tempfile.gettempdir()) / "evolve-problems" / digest.hexdigest()[:20]
+    folder = home / name
+    if (home / ".complete").exists():
+        return folder
+    home.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=home, prefix=".unpack-"))
+    for rel, data in files.items():
+        parts = PurePosixPath(rel).parts
+        if PurePosixPath(rel).is_absolute() or ".." in parts:
+            raise ProblemError(f"shipped problem file {rel!r} leaves the problem folder")
+        target = staging.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    try:
+        staging.rename(folder)  # atomic: a second actor on this node finds all files or none
+    except OSError:  # another actor unpacked the same files first
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+    (home / ".complete").touch()
+    return folder
