@@ -102,10 +102,10 @@ class SearchConfig:
     generic_features: list[str] = field(default_factory=lambda: ["code_length"])
     # tournament | proportional | power_law | hill_climb (always the best) | seed (always the
     # seed program: the "sample" baseline of bench/search.py)
-    selection: str = "tournament"
+    selection: str = "power_law"  # the rank-th best with probability ~ rank^-alpha
     tournament_size: int = 3
     temperature: float = 0.3  # for proportional selection
-    power_law_alpha: float = 1.0  # for power_law selection
+    power_law_alpha: float = 3.0  # for power_law selection (docs/search.md: why 3)
     inspirations: int = 2  # other programs shown in each prompt
     in_flight_per_island: int = 2  # LLM requests in flight per island (the concurrency)
     # Start an island's next LLM request as soon as an answer arrives, while that child is
