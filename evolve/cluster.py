@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -112,13 +113,29 @@ def pack_folder(folder: Path) -> dict[str, bytes]:
     return files
 
 
+def _private_root() -> Path:
+    """This user's folder for shipped problems: evaluator code is loaded from it, so it must
+    be ours and writable by no one else (a folder another user made in /tmp is refused)."""
+    uid = os.getuid()
+    root = Path(tempfile.gettempdir()) / f"evolve-problems-{uid}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    st = root.lstat()
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != uid or st.st_mode & 0o022:
+        raise ProblemError(
+            f"{root} is not a private folder of this user (owner uid {st.st_uid}, mode "
+            f"{stat.S_IMODE(st.st_mode):o}); shipped problem code will not be loaded from it: "
+            "remove it, or set TMPDIR to a folder of your own"
+        )
+    return root
+
+
 def unpack_folder(files: dict[str, bytes], name: str) -> Path:
     """Write shipped problem files once per node (keyed by their content) and return the folder."""
     name = name or "problem"
     digest = hashlib.sha256(name.encode() + b"\0")
     for rel in sorted(files):
         digest.update(rel.encode() + b"\0" + files[rel] + b"\0")
-    home = Path(tempfile.gettempdir()) / "evolve-problems" / digest.hexdigest()[:20]
+    home = _private_root() / digest.hexdigest()[:20]
     folder = home / name
     if (home / ".complete").exists():
         return folder

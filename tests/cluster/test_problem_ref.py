@@ -88,3 +88,26 @@ def test_same_files_under_two_names_unpack_to_two_folders(tmp_path):
     a = load_problem_ref({**ref, "files": files, "path": str(tmp_path / "a_name")})
     b = load_problem_ref({**ref, "files": files, "path": str(tmp_path / "b_name")})
     assert (a.path.name, b.path.name) == ("a_name", "b_name")
+
+
+def test_shipped_problems_unpack_in_a_private_folder_of_this_user(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    import pytest
+
+    from evolve.cluster import unpack_folder
+    from evolve.problem import ProblemError
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    folder = unpack_folder({"problem.yaml": b"name: x\n"}, "x")
+    root = tmp_path / f"evolve-problems-{os.getuid()}"
+    assert folder.is_relative_to(root) and (folder / "problem.yaml").read_bytes() == b"name: x\n"
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    # A folder others may write (as one planted in /tmp would be) is refused, not used.
+    root.chmod(0o777)
+    with pytest.raises(ProblemError, match="not a private folder"):
+        unpack_folder({"problem.yaml": b"name: y\n"}, "y")
