@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evolve.evaluators.evaluation import Evaluation
+
 SEEDS_FILE = Path(__file__).with_name("taillard_seeds.json")
 
 # Lehmer's minimal standard generator, in Schrage's form so nothing overflows 32 bits.
@@ -77,3 +79,25 @@ def flowshop(name: str) -> np.ndarray:
     n, m = int(row["jobs"]), int(row["machines"])
     times = TaillardStream(row["time_seed"])
     return np.array([[times.unif(1, 99) for _ in range(n)] for _ in range(m)], np.int64)
+
+
+def makespan_evaluation(
+    makespan: int,
+    metrics: dict[str, float],
+    feedback: str,
+    bounds: tuple[int, int] | None,
+) -> Evaluation:
+    """A valid schedule's Evaluation for the job and flow shops: the makespan as the score,
+    the gap to the best known value in the metrics, and the bounds in the feedback."""
+    if bounds is not None:
+        ub, lb = bounds
+        metrics["gap_to_best_known"] = float(makespan - ub)
+        known = f"the proven optimum is {ub}" if ub == lb else f"best known {ub}, lower bound {lb}"
+        feedback += f"; {known}"
+    return Evaluation.ok(
+        makespan,
+        "min",
+        metrics=metrics,
+        features={"flow_ratio": metrics["flow_ratio"]},
+        feedback=feedback,
+    )

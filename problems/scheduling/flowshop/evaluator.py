@@ -129,19 +129,7 @@ def _evaluate(outputs: dict[str, np.ndarray], params: dict, reference: bool) -> 
         "flow_ratio": float(ends.mean() / span),
     }
     feedback = f"valid permutation of {name} ({n} jobs x {m} machines), makespan {span}"
-    ub_lb = bounds().get(name)
-    if ub_lb is not None:
-        ub, lb = ub_lb
-        metrics["gap_to_best_known"] = float(span - ub)
-        known = f"the proven optimum is {ub}" if ub == lb else f"best known {ub}, lower bound {lb}"
-        feedback += f"; {known}"
-    return Evaluation.ok(
-        span,
-        "min",
-        metrics=metrics,
-        features={"flow_ratio": metrics["flow_ratio"]},
-        feedback=feedback,
-    )
+    return taillard.makespan_evaluation(span, metrics, feedback, bounds().get(name))
 
 
 def evaluate(outputs: dict[str, np.ndarray], params: dict) -> Evaluation:

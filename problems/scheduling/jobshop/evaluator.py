@@ -304,19 +304,7 @@ def _evaluate(outputs: dict[str, np.ndarray], params: dict, reference: bool) -> 
         "utilisation": float(durations.sum() / (m * makespan)) if makespan else 0.0,
     }
     feedback = f"valid schedule ({form}) of {name} ({n} jobs x {m} machines), makespan {makespan}"
-    ub_lb = bounds().get(name)
-    if ub_lb is not None:
-        ub, lb = ub_lb
-        metrics["gap_to_best_known"] = float(makespan - ub)
-        known = f"the proven optimum is {ub}" if ub == lb else f"best known {ub}, lower bound {lb}"
-        feedback += f"; {known}"
-    return Evaluation.ok(
-        makespan,
-        "min",
-        metrics=metrics,
-        features={"flow_ratio": metrics["flow_ratio"]},
-        feedback=feedback,
-    )
+    return taillard.makespan_evaluation(makespan, metrics, feedback, bounds().get(name))
 
 
 def evaluate(outputs: dict[str, np.ndarray], params: dict) -> Evaluation:
