@@ -22,7 +22,11 @@ class Budget:
     wall_time_s: float | None = None
     max_cost_usd: float | None = None
     max_llm_calls: int | None = None
-    max_iterations: int = 0  # a cap on LLM iterations, rejected edits included
+    max_iterations: int | None = None  # a cap on LLM iterations, rejected edits included
+
+    def __post_init__(self) -> None:
+        if self.max_iterations is None:  # room for rejected edits: 5 x evaluations + 50
+            object.__setattr__(self, "max_iterations", 5 * self.evaluations + 50)
 
     @classmethod
     def from_config(cls, b: dict[str, Any]) -> Budget:
@@ -32,7 +36,7 @@ class Budget:
             wall_time_s=float(b["wall_time_s"]) if b.get("wall_time_s") else None,
             max_cost_usd=float(b["max_cost_usd"]) if b.get("max_cost_usd") is not None else None,
             max_llm_calls=int(b["max_llm_calls"]) if b.get("max_llm_calls") else None,
-            max_iterations=int(b.get("max_iterations") or 5 * evaluations + 50),
+            max_iterations=int(b["max_iterations"]) if b.get("max_iterations") else None,
         )
 
 

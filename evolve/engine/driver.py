@@ -142,7 +142,6 @@ class Evolution:
         out = ray.get(self.archive.evaluate_seed.remote(code, h))  # a fresh run: never a duplicate
         ev, pid = out["evaluation"], out["program_id"]
         self.progress.evaluations += 1
-        self.progress.first_child_s = self.progress.elapsed
         self.progress.statuses[ev["status"]] += 1
         if not ev["valid"]:
             raise RunError(
@@ -245,6 +244,7 @@ class Evolution:
             p.island_evals[r["island"]] += 1
             if p.first_child_s is None:
                 p.first_child_s = p.elapsed
+                log.info("start-up: the first child scored after %.1f s", p.first_child_s)
             self._maybe_reset(r["island"], int(r.get("since_improvement") or 0))
         self._note_result(r)
 
@@ -376,6 +376,7 @@ class Evolution:
             resuming = db.db["runs"].count_where("id = ?", [self.run_id]) > 0
             db.close()
         features = self._start_actors()
+        ready_s = self.progress.elapsed
         versions = {**package_versions(), "sandbox": features}
         ray.get(self.archive.start_run.remote(self.problem.name, int(cfg["seed"]), cfg, versions))
         # The isolation in force is part of the run's record, and a missing layer is said
@@ -390,6 +391,11 @@ class Evolution:
             log.info("resumed run %s at %d evaluations", self.run_id, self.progress.evaluations)
         else:
             self._seed()
+        log.info(
+            "start-up: evaluator workers ready after %.1f s, the islands seeded after %.1f s",
+            ready_s,
+            self.progress.elapsed,
+        )
         # What each island had recorded before this process heard from it (see _rebuild_island).
         self._island_base = ray.get(
             [self.archive.island_totals.remote(i) for i in range(len(self.islands))]
@@ -417,7 +423,7 @@ class Evolution:
         """Exchange tokens for results with every island until the budget is spent."""
         s, p = self.cfg["search"], self.progress
         per_island = int(s["in_flight_per_island"]) * (2 if s.get("pipeline", True) else 1)
-        want = per_island + SPARE_TOKENS
+        want = per_island + max(SPARE_TOKENS, per_island)
         interval = int(s["migration_interval"])
         next_migration = p.evaluations + interval
         pad = s.get("scratchpad") or {}
@@ -470,6 +476,15 @@ class Evolution:
                     exchange(i)
                     continue
                 held[i] -= len(out["results"]) + out["returned"]
+                if held[i] != out["holding"]:
+                    log.error(
+                        "island %d: the driver counts %d iterations out, the island %d; "
+                        "going by the island's count",
+                        i,
+                        held[i],
+                        out["holding"],
+                    )
+                    held[i] = out["holding"]
                 for r in out["results"]:
                     self._absorb(r)
                 exchange(i)

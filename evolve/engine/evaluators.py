@@ -33,8 +33,10 @@ class EvaluatorActor:
         allow_unconfined_files: bool = False,
     ) -> None:
         import evolve.sandbox as sandbox
+        from evolve.evaluators.scoring import warm_up
 
         self.problem = load_problem_ref(problem_ref)
+        warm_up(self.problem)  # the scoring process starts while the sandbox does
         _ = self.problem.evaluator_module  # import (and compile) the trusted evaluator once
         self.timeout_s = timeout_s
         self.sandbox = sandbox.Sandbox(

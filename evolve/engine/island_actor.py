@@ -26,6 +26,9 @@ from evolve.program import EditError, apply_response, code_hash, unified_diff
 
 log = logging.getLogger(__name__)
 
+# How long a report waits, after its first result, for more to join it.
+BATCH_WINDOW_S = 0.05
+
 
 def step_seed(seed: int, island: int, step: int) -> int:
     """A per-iteration seed that does not depend on scheduling order."""
@@ -101,6 +104,7 @@ class IslandActor:
         self.running: dict[asyncio.Task, str] = {}  # task -> its stage ("llm" or "child")
         self.results: list[dict[str, Any]] = []
         self.returned = 0  # tokens handed back unused (cancel)
+        self.stopped = False
         self._have_results = asyncio.Event()
 
     def pid(self) -> int:
@@ -110,20 +114,32 @@ class IslandActor:
     async def work(self, grant: int, wait_s: float) -> dict[str, Any]:
         """Take `grant` more tokens and start what the slots allow; hand back the results of
         the iterations finished since the last call, waiting up to `wait_s` for one."""
-        self.tokens += grant
+        if self.stopped:  # a grant sent before the cancel may arrive after it
+            self.returned += grant
+        else:
+            self.tokens += grant
         self._fill()
         if not self.results and self.running:
             self._have_results.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._have_results.wait(), wait_s)
+        if self.results and self.running:
+            # Let the iterations finishing about now join this report: at high rates the
+            # driver then handles a batch per call, not a call per child. The island does not
+            # wait meanwhile: it holds spare tokens.
+            await asyncio.sleep(BATCH_WINDOW_S)
         out, self.results = self.results, []
         returned, self.returned = self.returned, 0
-        return {"results": out, "returned": returned, "running": len(self.running)}
+        # What this island still holds, by its own count: the driver's ledger is checked
+        # against it (a mismatch would be a lost result, logged loudly).
+        holding = self.tokens + len(self.running)
+        return {"results": out, "returned": returned, "holding": holding}
 
     def cancel(self) -> None:
         """A wall-time or cost budget is reached: start nothing more, hand the unused tokens
         back, and cancel the LLM requests in flight (each is recorded as cancelled, charged
         what it is estimated to cost). Children already in evaluation finish and count."""
+        self.stopped = True  # for good: Ray may run an earlier `work` call after this one
         self.returned += self.tokens
         self.tokens = 0
         for task, stage in self.running.items():

@@ -227,5 +227,7 @@ def test_a_cost_budget_counts_cancelled_requests_and_reports_the_overshoot(
     cancelled = _cancelled(run)
     assert cancelled and sum(c for _, c, _ in cancelled) > 0
     assert total > 3.0  # what the run spent, cancelled requests included
+    # Not one request waited out its 120 s (every one in flight at the limit was cancelled).
+    assert db.execute("SELECT MAX(latency_s) FROM llm_calls").fetchone()[0] < 60
     out = capsys.readouterr().out
     assert "cost budget of $3 reached" in out and "past the cost budget" in out
