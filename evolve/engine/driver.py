@@ -490,7 +490,7 @@ class Evolution:
                 exchange(i)
             if pad_every and p.evaluations >= next_note and not stopping:
                 self._write_scratchpad(pad_every)
-                next_note = p.evaluations + pad_every
+                next_note = (p.evaluations // pad_every + 1) * pad_every
             if interval > 0 and p.evaluations >= next_migration:
                 try:
                     self._migrate()
