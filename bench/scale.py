@@ -77,8 +77,12 @@ class Sampler(threading.Thread):
         self.roles: dict[int, str] = {}
 
     def role(self, pid: int, ppid: int, title: str) -> str | None:
+        """A process's role, or None if it is not a descendant of this one (another run's or
+        user's Ray on the same machine is not this run's cost)."""
         if pid == self.me:
             return "driver"
+        if ppid not in self.roles:
+            return None
         for name, role in (
             ("ArchiveActor", "archive"),
             ("IslandActor", "islands"),
@@ -86,18 +90,13 @@ class Sampler(threading.Thread):
         ):
             if f"ray::{name}" in title:
                 return role
-        parent = self.roles.get(ppid)
-        if parent in ("evaluators", "sandbox"):
-            return "sandbox"  # a fork server (its reaped children are the sandboxed children)
-        if "ray" in title and (
-            "raylet" in title
-            or "gcs_server" in title
-            or "ray::" in title
-            or "default_worker" in title
-            or "dashboard" in title
-        ):
-            return "ray"
-        return None
+        if self.roles[ppid] == "evaluators":
+            return "sandbox"  # a fork server or the scoring process
+        if self.roles[ppid] in ("sandbox", "sandboxed"):
+            # A child of a fork server: counted once, through its parent's reaped-children
+            # CPU, when it exits (counting it alive too would count it twice).
+            return "sandboxed"
+        return "ray"  # Ray's own processes (raylet, GCS, agents, idle workers) under this one
 
     def run(self) -> None:
         others: set[int] = set()  # processes that are none of ours (not read again)
@@ -117,7 +116,7 @@ class Sampler(threading.Thread):
                     role = self.role(pid, ppid, title)
                     if role is not None:
                         self.roles[pid] = role
-                    elif title and ppid not in self.roles:
+                    elif ppid not in self.roles:
                         others.add(pid)
                 if role is not None:
                     snap[pid] = (role, own, kids)
@@ -156,6 +155,8 @@ def cpu_by_role(sampler: Sampler, warm: int) -> tuple[dict[str, float], int, flo
     for pid, (role, own, kids) in last.items():
         _, own0, kids0 = first[pid]
         role = sampler.roles.get(pid, role)
+        if role == "sandboxed":
+            continue
         if role == "sampler":
             out["driver"] -= own - own0
         elif role == "sandbox":

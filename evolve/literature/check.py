@@ -322,19 +322,15 @@ def check_program(
     two fresh runs must agree. Returns `Verdict.to_dict()` with `program_id` and, if the fresh
     score differs from the recorded one, a note in `reason`.
     """
-    import sqlite3
-
     from evolve.evaluators.harness import sandbox_request
+    from evolve.population.database import Database
     from evolve.sandbox import run
 
-    conn = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True, timeout=30)
+    db = Database(db_path, readonly=True)
     try:
-        row = conn.execute(
-            "SELECT code, score, valid FROM programs WHERE id = ? AND run_id = ?",
-            (program_id, run_id),
-        ).fetchone()
+        row = db.scored_program(run_id, program_id)
     finally:
-        conn.close()
+        db.close()
     if row is None:
         raise ValueError(f"no program {program_id} in run {run_id!r} of {db_path}")
     code, recorded, valid = row

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -181,24 +180,20 @@ def export_replay(db_path: str | Path, out_path: str | Path, run_id: str | None 
     db_path = Path(db_path)
     if not db_path.is_file():
         raise ReplayError(f"{db_path} does not exist; give a run's evolve.db")
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    from evolve.population.database import Database, DatabaseError
+
     try:
-        cols = {r[1] for r in con.execute("PRAGMA table_info(llm_calls)")}
-        if not cols:
-            raise ReplayError(f"{db_path} has no llm_calls table; is it an evolve run database?")
-        want = ["prompt", "response", "model", "island"] + (["seed"] if "seed" in cols else [])
-        sql = f"SELECT {', '.join(want)} FROM llm_calls WHERE response IS NOT NULL"
-        args: list[Any] = []
-        if run_id is not None:
-            sql += " AND run_id = ?"
-            args.append(run_id)
-        rows = con.execute(sql + " ORDER BY id", args).fetchall()
+        db = Database(db_path, readonly=True)
+    except DatabaseError as exc:
+        raise ReplayError(f"{db_path}: {exc}; is it an evolve run database?") from None
+    try:
+        rows = db.answered_calls(run_id)
     finally:
-        con.close()
+        db.close()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("w", encoding="utf-8") as f:
         for row in rows:
-            rec = {k: v for k, v in zip(want, row, strict=True) if v is not None or k == "response"}
+            rec = {k: v for k, v in row.items() if v is not None or k == "response"}
             f.write(json.dumps(rec) + "\n")
     return len(rows)

@@ -674,6 +674,45 @@ class Database:
         ).fetchone()
         return {"counted": counted, "llm_calls": calls, "cost_usd": float(cost)}
 
+    def island_summary(self, run_id: str) -> list[tuple[int, float | None, int]]:
+        """(island, best fitness, programs) per island, in island order."""
+        return self.db.execute(
+            "SELECT island, MAX(fitness), COUNT(*) FROM programs WHERE run_id = ? "
+            "AND island IS NOT NULL GROUP BY island ORDER BY island",
+            [run_id],
+        ).fetchall()
+
+    def llm_usage(self, run_id: str) -> list[tuple]:
+        """(model, island, calls, prompt tokens, completion tokens, cost, errors) per model
+        and island."""
+        return self.db.execute(
+            "SELECT model, island, COUNT(*), COALESCE(SUM(prompt_tokens), 0), "
+            "COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cost_usd), 0), "
+            "SUM(error IS NOT NULL AND error != '') FROM llm_calls "
+            "WHERE run_id = ? GROUP BY model, island ORDER BY model, island",
+            [run_id],
+        ).fetchall()
+
+    def scored_program(self, run_id: str, program_id: int) -> tuple[str, float | None, bool] | None:
+        """(code, recorded score, valid) of one program, None if the run has no such program."""
+        row = self.db.execute(
+            "SELECT code, score, valid FROM programs WHERE id = ? AND run_id = ?",
+            [program_id, run_id],
+        ).fetchone()
+        return None if row is None else (row[0], row[1], bool(row[2]))
+
+    def answered_calls(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Every answered LLM call (prompt, response, model, island, seed), in call order."""
+        cols = self._columns("llm_calls")
+        want = ["prompt", "response", "model", "island"] + (["seed"] if "seed" in cols else [])
+        sql = f"SELECT {', '.join(want)} FROM llm_calls WHERE response IS NOT NULL"
+        args: list[Any] = []
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            args.append(run_id)
+        rows = self.db.execute(sql + " ORDER BY id", args).fetchall()
+        return [dict(zip(want, row, strict=True)) for row in rows]
+
     def evaluated_hashes(self, run_id: str) -> list[str]:
         """Code hashes of every program this run has evaluated (rejected ones excluded)."""
         rows = self.db.execute(

@@ -94,10 +94,7 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
                 f"({100 * c['saved'] / c['instances_full']:.1f}% saved)",
                 highlight=False,
             )
-    rows = db.db.execute(
-        "SELECT island, MAX(fitness), COUNT(*) FROM programs WHERE run_id = ? AND island IS NOT NULL GROUP BY island ORDER BY island",
-        [rid],
-    ).fetchall()
+    rows = db.island_summary(rid)
     t = Table(title="islands")
     for col in ("island", "programs", "best score"):
         t.add_column(col)
@@ -122,12 +119,7 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
                 "-" if p["score"] is None else f"{p['score']:.12g}",
             )
         console.print(t)
-    costs = db.db.execute(
-        "SELECT model, island, COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
-        "COALESCE(SUM(cost_usd), 0), SUM(error IS NOT NULL AND error != '') FROM llm_calls "
-        "WHERE run_id = ? GROUP BY model, island ORDER BY model, island",
-        [rid],
-    ).fetchall()
+    costs = db.llm_usage(rid)
     if costs:
         t = Table(title="LLM calls by model and island")
         for col in (

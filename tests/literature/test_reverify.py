@@ -136,17 +136,16 @@ def test_problem_without_verify_cannot_improve_and_says_why(tmp_path):
 
 
 def _run_db(tmp_path, code, score):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    import sqlite3
+    """A real run database holding one valid program (#1 of run r1)."""
+    from evolve.population.database import Database
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "run.db"
-    conn = sqlite3.connect(path)
-    conn.execute(
-        "CREATE TABLE programs (id INTEGER PRIMARY KEY, run_id TEXT, code TEXT, score REAL, valid INTEGER)"
-    )
-    conn.execute("INSERT INTO programs VALUES (1, 'r1', ?, ?, 1)", (code, score))
-    conn.commit()
-    conn.close()
+    db = Database(path)
+    db.start_run("r1", "tiny", 0, {}, {})
+    ev = {"status": "ok", "valid": True, "score": score, "fitness": score}
+    assert db.record_program("r1", {"code": code, "code_hash": "h", "evaluation": ev}) == 1
+    db.close()
     return path
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
+import evolve
 from evolve.evaluators import taillard
 from evolve.literature import check
 from evolve.literature.known import known_table
@@ -286,7 +287,7 @@ def test_between_the_bounds_is_a_candidate_that_must_pass_the_gates(tmp_path, ft
 def test_seed_program_is_valid_in_the_sandbox():
     for name in ("ft10", "la01"):
         p = load_problem("scheduling/jobshop", params={"instance": name})
-        ev = p.evaluate(p.initial_code)
+        ev = evolve.evaluate(p, p.initial_code)
         assert ev.valid, ev.error
         lb = EV.bounds()[name][1]
         assert ev.score >= lb and ev.metrics["gap_to_best_known"] >= 0
