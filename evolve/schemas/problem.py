@@ -144,7 +144,11 @@ class ProblemFile(Closed):
         sizes = [s.instances for s in stages]
         if None in sizes[:-1]:
             raise ValueError("only the last stage may leave out instances (it runs them all)")
-        if any(b <= a for a, b in zip(sizes, sizes[1:]) if a is not None and b is not None):
+        if any(
+            b <= a
+            for a, b in zip(sizes, sizes[1:], strict=False)
+            if a is not None and b is not None
+        ):
             raise ValueError(f"stages must run more instances each, got {sizes}")
         names = [s.name or f"stage{i + 1}" for i, s in enumerate(stages)]
         if sizes[-1] is not None:
