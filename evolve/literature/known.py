@@ -26,22 +26,6 @@ from evolve.literature.catalogue import ErdosStatus, catalogue_entry, erdos_stat
 if TYPE_CHECKING:
     from evolve.problem import Problem
 
-KNOWN_KEYS = {
-    "id",
-    "erdos_problem",
-    "as_of",
-    "direction",
-    "best_known",
-    "claimed",
-    "history",
-    "constructions",
-    "params",
-    "catalogue_instance",
-    "title",
-    "note",
-    "metric",  # heuristic problems: the metric the known values are for, e.g. test_weibull5k
-}
-
 
 class KnownError(ValueError):
     """A known.yaml that cannot be used; the message names the file and the fix."""
@@ -229,26 +213,13 @@ def read_known_yaml(path: Path) -> dict[str, Any]:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise KnownError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise KnownError(f"{path} must be a mapping")
-    unknown = {k for k in raw if k not in KNOWN_KEYS and not str(k).startswith("values_by_")}
-    if unknown:
-        raise KnownError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(KNOWN_KEYS)}")
-    bk = raw.get("best_known")
-    if bk is not None and (not isinstance(bk, dict) or "value" not in bk):
-        raise KnownError(
-            f"{path}: best_known must be a mapping with at least 'value' and 'citation'"
-        )
-    if bk is not None and not bk.get("citation"):
-        raise KnownError(
-            f"{path}: best_known has no citation; every known value must say where it is from"
-        )
-    for key in ("claimed", "history", "constructions"):
-        if not isinstance(raw.get(key) or [], list):
-            raise KnownError(f"{path}: {key} must be a list")
-    for c in raw.get("constructions") or []:
-        if not isinstance(c, dict) or "file" not in c:
-            raise KnownError(f"{path}: each construction must be a mapping with 'file'")
+    from evolve.schemas import validate
+    from evolve.schemas.known import KnownFile
+
+    try:
+        validate(KnownFile, raw, str(path))
+    except ValueError as exc:
+        raise KnownError(str(exc)) from None
     return raw
 
 
@@ -436,7 +407,9 @@ def known_table(problem: Problem | None = None, *, entry_id: str | None = None) 
                 cb, kb = strongest(cbest, direction), strongest(best, direction)
                 if cb is not None and kb is not None and _better(direction, cb, kb):
                     best, as_of = cbest, str(entry.get("as_of") or as_of or "")
-        for side, b in (entry.get("bounds") or {}).items():
+        for side, given in (entry.get("bounds") or {}).items():
+            # A bound the source states in words ("1.014 (Sawin 2026; ...)") is shown as such.
+            b = given if isinstance(given, dict) else {"value": given}
             r = _result(
                 {**b, "bound_type": b.get("bound_type", f"{side} bound")},
                 "bound",

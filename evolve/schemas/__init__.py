@@ -15,10 +15,28 @@ from __future__ import annotations
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+)
 
-# Numbers as YAML and JSON give them: an int is a number, a string or a bool is not.
-Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+
+def _yaml_number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value)  # PyYAML reads 1e-6 (no dot) as text, not as a number
+        except ValueError:
+            return value  # the strict check then says "must be a number, got 'abc'"
+    return value
+
+
+# Numbers as YAML and JSON give them: an int is a number, a bool or other text is not.
+Number = Annotated[float, BeforeValidator(_yaml_number), Strict(), Field(allow_inf_nan=False)]
 Integer = Annotated[int, Strict()]
 Text = Annotated[str, Strict()]
 Flag = Annotated[bool, Strict()]
@@ -44,8 +62,50 @@ def validate(schema: Any, data: Any, where: str) -> Any:
         return adapter.validate_python(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ValueError(f"{where}: {explain(schema, errors[0])}{more}") from None
+        text, shown_errors = _first(schema, errors)
+        more = len(errors) - shown_errors
+        raise ValueError(f"{where}: {text}" + (f" (and {more} more)" if more else "")) from None
+
+
+def _first(schema: Any, errors: list[dict[str, Any]]) -> tuple[str, int]:
+    """The first error in words, and how many of `errors` that text covers. A value that
+    fits no member of a union gets one error per member, each under the member's name in its
+    location ("bounds.lower.dict[str,any]"): they are said together, under the key's path."""
+    first = errors[0]
+    loc = tuple(first["loc"])
+    at = _union_tag(schema, loc)
+    if at is None:
+        return explain(schema, first), 1
+    group = [e for e in errors if tuple(e["loc"][:at]) == loc[:at]]
+    shallow = [e for e in group if len(e["loc"]) == at + 1]
+    if len(shallow) == len(group):
+        words = dict.fromkeys(
+            _WORDS.get(e["type"], "must fit " + str(e["loc"][at])).removeprefix("must be ")
+            for e in group
+        )
+        text = f"must be {' or '.join(words)}, got {shown(first['input'])}"
+        return f"{key_path(loc[:at]) or 'top level'}: {text}", len(group)
+    deepest = max(group, key=lambda e: len(e["loc"]))
+    return explain(schema, {**deepest, "loc": (*loc[:at], *deepest["loc"][at + 1 :])}), len(group)
+
+
+def _union_tag(schema: Any, loc: tuple[Any, ...]) -> int | None:
+    """The position in `loc` of a union member's name, if the path goes through a union."""
+    node = schema
+    for i, part in enumerate(loc):
+        node = _unwrap(node)
+        if get_origin(node) in (Union, UnionType):
+            return i
+        fields = getattr(node, "model_fields", None)
+        if fields is not None:
+            if part not in fields:
+                return None
+            node = fields[part].annotation
+        elif get_origin(node) in (dict, list):
+            node = get_args(node)[-1]
+        else:
+            return None
+    return None
 
 
 _ADAPTERS: dict[int, tuple[Any, TypeAdapter]] = {}
@@ -120,9 +180,12 @@ _WORDS = {
     "float_type": "must be a number",
     "float_parsing": "must be a number",
     "finite_number": "must be a finite number",
+    "date_type": "must be a date",
+    "date_from_datetime_parsing": "must be a date",
     "bool_type": "must be true or false",
     "bool_parsing": "must be true or false",
     "string_type": "must be text",
+    "string_too_short": "must not be empty",
     "list_type": "must be a list",
     "dict_type": "must be a mapping",
     "model_type": "must be a mapping",
@@ -140,7 +203,7 @@ def explain(schema: Any, error: dict[str, Any]) -> str:
             return f"{where}: {error['msg'].removeprefix('Value error, ')}"
         if kind == "enum":
             return f"{where}: unknown key {key}; allowed: {ctx['expected']}"
-        return f"{where}: key {key}: {error['msg']}"
+        return f"{where}: key {key} {_WORDS.get(kind, 'is not allowed: ' + error['msg'])}"
     if kind == "extra_forbidden":
         fields = getattr(_declared(schema, loc[:-1]), "model_fields", None)
         allowed = f"; allowed: {', '.join(fields)}" if fields else ""
