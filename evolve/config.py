@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import dataclass, field, fields, is_dataclass
+from functools import lru_cache
 from typing import Any
 
 from omegaconf import MISSING
@@ -279,6 +280,14 @@ def _schema_of(section: str) -> type:
     return node
 
 
+@lru_cache(maxsize=16)
+def _structured(schema: type) -> Any:
+    # Building the typed config takes ~0.1 s; merging copies it, so one serves every check.
+    from omegaconf import OmegaConf
+
+    return OmegaConf.structured(schema)
+
+
 def check(section: str, values: dict[str, Any]) -> dict[str, Any]:
     """`values` checked against the schema of `section` ("" for the whole config, "llm" for one
     group): types, Enums, unknown keys (via OmegaConf) and ranges. Returns it with defaults
@@ -287,8 +296,10 @@ def check(section: str, values: dict[str, Any]) -> dict[str, Any]:
     from omegaconf.errors import OmegaConfBaseException
 
     schema = _schema_of(section)
+    if not isinstance(values, dict):
+        raise ConfigError(f"{section or 'the config'}: must be a mapping, got {values!r:.60}")
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), values)
+        merged = OmegaConf.merge(_structured(schema), values)
         plain = OmegaConf.to_container(merged, resolve=True, enum_to_str=True)
     except OmegaConfBaseException as exc:
         raise ConfigError(one_line(exc, section)) from None

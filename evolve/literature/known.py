@@ -212,7 +212,7 @@ def read_known_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise KnownError(f"{path} is not valid YAML: {exc}") from None
+        raise KnownError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
     from evolve.schemas import validate
     from evolve.schemas.known import KnownFile
 
