@@ -267,7 +267,9 @@ def load_problem(name_or_path: str | Path, params: dict[str, Any] | None = None)
     try:
         raw = yaml.safe_load((folder / "problem.yaml").read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ProblemError(f"{folder / 'problem.yaml'} is not valid YAML: {' '.join(str(exc).split())}") from None
+        raise ProblemError(
+            f"{folder / 'problem.yaml'} is not valid YAML: {' '.join(str(exc).split())}"
+        ) from None
     where = folder / "problem.yaml"
     from evolve.schemas import validate
     from evolve.schemas.problem import ProblemFile
