@@ -66,6 +66,7 @@ scalars = (
     | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12)
+    | st.sampled_from(["{0}", "{n}", "{x}", "{", "max", "min", "train", "parent"])  # near misses
 )
 values = st.recursive(
     scalars,

@@ -171,6 +171,21 @@ def test_a_catalogue_bound_given_in_words_is_shown_not_a_crash():
     assert entry["bounds"]["lower"] in [b.value for b in table.bounds]
 
 
+@pytest.mark.parametrize("template", ["{0}", "{x}", "{"])
+def test_a_construction_path_that_does_not_fit_the_params_is_a_known_error(tmp_path, template):
+    folder = tmp_path / "golomb"
+    shutil.copytree(
+        problems_dir() / "erdos/golomb", folder, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    raw = yaml.safe_load((folder / "known.yaml").read_text())
+    raw["constructions"] = [
+        {"file": raw["constructions"][0]["file"], "outputs": {"marks": template}}
+    ]
+    (folder / "known.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(KnownError, match="construction outputs path .* does not fit params"):
+        known_table(load_problem(folder))  # raised IndexError, KeyError or ValueError before
+
+
 # --- a child's reply bytes ---------------------------------------------------------------------
 def test_an_encrypted_npz_member_is_bad_output_not_a_crash():
     buf = io.BytesIO()

@@ -276,8 +276,15 @@ def _construction_outputs(
     names = list(problem.outputs.arrays)
 
     def lookup(path: str) -> Any:
+        try:
+            filled = str(path).format(**problem.params)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise KnownError(
+                f"{problem.path / 'known.yaml'}: construction outputs path {path!r} does not "
+                f"fit params {dict(problem.params)}: {type(exc).__name__}: {exc}"
+            ) from None
         node = data
-        for part in str(path).format(**problem.params).split("."):
+        for part in filled.split("."):
             if not isinstance(node, dict) or part not in node:
                 return None
             node = node[part]
