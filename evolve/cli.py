@@ -126,6 +126,7 @@ def _params(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from evolve.evaluators.harness import evaluate_code
     from evolve.problem import load_problem
 
     problem = load_problem(args.problem, _params(args.param))
@@ -134,7 +135,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {path}")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
-    ev = problem.evaluate(path.read_text(), timeout=args.timeout)
+    ev = evaluate_code(problem, path.read_text(), timeout=args.timeout)
     _print_evaluation(ev, args.json)
     return 0
 

@@ -198,6 +198,9 @@ class LiteratureConfig:
     llm_api_base: str | None = None  # server URL for that model, if not the provider's default
     llm_api_key_env: str | None = None  # NAME of the environment variable holding its key
     llm_timeout_s: float = bounded(60.0, gt=0.0)
+    # How long the end of a run waits for the check of its final best (never past a
+    # wall-time budget); a check not done by then leaves the best unchecked, and says so.
+    final_wait_s: float = bounded(300.0, ge=0.0)
 
 
 @dataclass

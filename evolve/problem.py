@@ -185,18 +185,6 @@ class Problem:
             ev.fitness = ev.score if self.direction == "max" else -ev.score
         return ev
 
-    def evaluate(
-        self,
-        code: str,
-        timeout: float | None = None,
-        sets: tuple[str, ...] = ("train", "validation", "test"),
-    ) -> Evaluation:
-        """Run `code` in the sandbox and score what it returns (a heuristic problem: on every
-        instance of `sets`, the cascade skipped)."""
-        from evolve.evaluators.harness import evaluate_code
-
-        return evaluate_code(self, code, timeout=timeout, sets=sets)
-
     def better(self, a: float, b: float) -> bool:
         """True if score `a` is strictly better than score `b` in this problem's direction."""
         return a > b if self.direction == "max" else a < b

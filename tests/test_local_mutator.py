@@ -3,6 +3,7 @@
 import litellm
 
 import evolve
+from evolve.evaluators.harness import evaluate_code
 from evolve.mutation.local import MODEL, register
 from evolve.mutation.prompts import ParentView, build_messages, extract_current_program
 from evolve.program import EditError, apply_response, code_hash
@@ -55,5 +56,5 @@ def test_local_mutator_children_score_in_sandbox():
     for seed in range(4):
         text = litellm.completion(model=MODEL, messages=msgs, seed=seed).choices[0].message.content
         child, _ = apply_response(p.initial_code, text)
-        statuses.append(p.evaluate(child).status)
+        statuses.append(evaluate_code(p, child).status)
     assert "ok" in statuses

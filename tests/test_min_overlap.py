@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import evolve
+from evolve.evaluators.harness import evaluate_code
 
 P = evolve.load_problem("erdos/min_overlap")
 
@@ -61,11 +62,11 @@ def test_reported_size_is_ignored():
 
 
 def test_seed_program_runs_in_sandbox_and_is_poor():
-    ev = P.evaluate(P.initial_code)
+    ev = evaluate_code(P, P.initial_code)
     assert ev.valid and ev.score == pytest.approx(0.5)
 
 
 def test_infinite_loop_is_killed_as_timeout():
     code = "def solve():\n    while True:\n        pass\n"
-    ev = P.evaluate(code, timeout=1.0)
+    ev = evaluate_code(P, code, timeout=1.0)
     assert ev.status == "timeout" and not ev.valid

@@ -19,6 +19,15 @@ def test_new_problem_passes_every_check(tmp_path):
         new_problem("my_points", tmp_path)
 
 
+def test_a_name_with_a_group_gives_a_loadable_problem(tmp_path):
+    """A namespaced name (group/name, as the built-in problems have) once made a title with a
+    colon, which broke problem.yaml."""
+    from evolve.problem import load_problem
+
+    folder = new_problem("lab/points", tmp_path)
+    assert load_problem(str(folder)).title == "Lab / points"
+
+
 def test_check_problem_catches_a_broken_seed(tmp_path):
     folder = new_problem("broken", tmp_path)
     init = folder / "initial.py"

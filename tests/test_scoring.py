@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import evolve
+from evolve.evaluators.harness import evaluate_code
 from evolve.evaluators.scoring import Scorer
 
 SLOW_EVALUATOR = '''
@@ -51,10 +52,10 @@ def slow_problem(tmp_path):
 
 def test_a_slow_scoring_is_a_score_timeout_and_the_next_child_is_scored(slow_problem):
     assert slow_problem.limits.score_time_s == 2
-    slow = slow_problem.evaluate("def solve():\n    return {'x': [0, 1, 2]}\n")
+    slow = evaluate_code(slow_problem, "def solve():\n    return {'x': [0, 1, 2]}\n")
     assert slow.status == "score_timeout" and not slow.valid, slow
     assert "limits.score_time_s" in slow.error and "\n" not in slow.error
-    fine = slow_problem.evaluate("def solve():\n    return {'x': [0, 2, 3, 4]}\n")
+    fine = evaluate_code(slow_problem, "def solve():\n    return {'x': [0, 2, 3, 4]}\n")
     assert fine.status == "ok" and fine.score == 4.0, fine
 
 

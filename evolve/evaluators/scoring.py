@@ -97,16 +97,38 @@ _scorers: dict[str, Scorer] = {}
 _scorers_lock = threading.Lock()
 
 
-def bounded_score(
-    problem: Any, outputs: dict[str, np.ndarray], instance: dict[str, Any] | None = None
-) -> Evaluation:
-    """Score through this process's scoring process for `problem` (started on first use)."""
+def _scorer(problem: Any) -> Scorer:
     key = json.dumps(problem.to_dict(), sort_keys=True)
     with _scorers_lock:
         scorer = _scorers.get(key)
         if scorer is None:
             scorer = _scorers[key] = Scorer(problem)
-    return scorer.score(outputs, instance)
+    return scorer
+
+
+def bounded_score(
+    problem: Any, outputs: dict[str, np.ndarray], instance: dict[str, Any] | None = None
+) -> Evaluation:
+    """Score through this process's scoring process for `problem` (started on first use)."""
+    return _scorer(problem).score(outputs, instance)
+
+
+def warm_up(problem: Any) -> threading.Thread:
+    """Start `problem`'s scoring process in the background: it imports evolve and compiles
+    the evaluator's kernels (seconds), which then overlaps with the rest of a worker's start
+    instead of delaying its first child. A failure here is met again, and reported, at the
+    first score."""
+    scorer = _scorer(problem)
+
+    def start() -> None:
+        with scorer.lock:
+            if scorer.proc is None or scorer.proc.poll() is not None:
+                with contextlib.suppress(RuntimeError, OSError):
+                    scorer.proc = scorer._start()
+
+    thread = threading.Thread(target=start, name="scorer-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -24,28 +24,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import litellm
-
-from evolve.mutation import local, replay
+from evolve.mutation import local
 from evolve.mutation.ensemble import make_selector
 from evolve.mutation.secrets import redact
 
 log = logging.getLogger(__name__)
-litellm.suppress_debug_info = True
-# evolve records every call itself (llm_calls); litellm's own logging machinery roughly doubles
-# its CPU per call (bench/llm_throughput.py) and is not needed for usage or cost.
-litellm.logging = False
-logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 
-_RETRYABLE = (
-    litellm.exceptions.RateLimitError,
-    litellm.exceptions.Timeout,
-    litellm.exceptions.APIConnectionError,
-    litellm.exceptions.InternalServerError,
-    litellm.exceptions.ServiceUnavailableError,
-    litellm.exceptions.BadGatewayError,
-    litellm.exceptions.APIResponseValidationError,
-)
+_litellm_module: Any = None
+_RETRYABLE: tuple = ()
+
+
+def _litellm() -> Any:
+    """litellm, imported (seconds of start-up) and configured on first use: a process that
+    only uses the built-in local mutator never pays for it."""
+    global _litellm_module, _RETRYABLE
+    if _litellm_module is None:
+        import litellm
+
+        litellm.suppress_debug_info = True
+        # evolve records every call itself (llm_calls); litellm's own logging machinery
+        # roughly doubles its CPU per call (bench/llm_throughput.py) and is not needed.
+        litellm.logging = False
+        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
+        _RETRYABLE = (
+            litellm.exceptions.RateLimitError,
+            litellm.exceptions.Timeout,
+            litellm.exceptions.APIConnectionError,
+            litellm.exceptions.InternalServerError,
+            litellm.exceptions.ServiceUnavailableError,
+            litellm.exceptions.BadGatewayError,
+            litellm.exceptions.APIResponseValidationError,
+        )
+        _litellm_module = litellm
+        local.register()  # for anyone calling litellm with the local model strings
+    return _litellm_module
+
+
 # Local servers (vLLM, llama.cpp, LM Studio) accept any key, but the OpenAI client needs one.
 PLACEHOLDER_KEY = "no-key-needed"
 
@@ -103,7 +117,7 @@ def _register_price(model: str, input_per_mtok: float, output_per_mtok: float) -
     missing from its map that search costs milliseconds of CPU per call, every call."""
     provider = model.split("/", 1)[0] if "/" in model else "openai"
     try:
-        litellm.register_model(
+        _litellm().register_model(
             {
                 model: {
                     "input_cost_per_token": input_per_mtok / 1e6,
@@ -123,7 +137,7 @@ def cost_usd(spec: ModelSpec, response: Any, pt: int, ct: int) -> float:
         return (
             pt * (spec.input_cost_per_mtok or 0.0) + ct * (spec.output_cost_per_mtok or 0.0)
         ) / 1e6
-    if spec.model.split("/", 1)[0] in (local.PROVIDER, replay.PROVIDER):
+    if spec.model.split("/", 1)[0] in (local.PROVIDER, "evolve-replay"):
         return 0.0
     # litellm has already priced the response for its own logging: reuse that (it costs
     # milliseconds of CPU per call to compute again).
@@ -134,10 +148,12 @@ def cost_usd(spec: ModelSpec, response: Any, pt: int, ct: int) -> float:
         return 0.0
     try:
         # Price by the configured model string: a server may answer with another name.
-        return float(litellm.completion_cost(completion_response=response, model=spec.model) or 0.0)
+        return float(
+            _litellm().completion_cost(completion_response=response, model=spec.model) or 0.0
+        )
     except Exception:
         try:
-            return float(litellm.completion_cost(completion_response=response) or 0.0)
+            return float(_litellm().completion_cost(completion_response=response) or 0.0)
         except Exception:  # not in the offline price map: free unless config says otherwise
             if spec.model not in _unpriced:
                 _unpriced.add(spec.model)
@@ -177,7 +193,7 @@ def check_config(llm: dict[str, Any]) -> None:
     weights = [m["weight"] for m in llm["ensemble"]]
     if weights and max(weights) <= 0:
         raise ValueError(f"llm.ensemble weights must be >= 0 with one > 0, got {weights}")
-    if any(str(m).startswith(replay.PROVIDER + "/") for m in models):
+    if any(str(m).startswith("evolve-replay/") for m in models):
         path = llm["replay_file"]
         if not path or path == "???":
             raise ValueError(
@@ -213,7 +229,6 @@ class LLMClient:
         self.max_wait_s = max_wait_s  # cap on one Retry-After or backoff wait
         self.selector = make_selector(selection, [m.weight for m in models])
         self._warned: set[str] = set()
-        local.register()
 
     @classmethod
     def from_config(cls, llm: dict[str, Any]) -> LLMClient:
@@ -221,6 +236,8 @@ class LLMClient:
         check_config(llm)
         keys = ("model", "api_base", "api_key_env", "input_cost_per_mtok", "output_cost_per_mtok")
         if llm.get("replay_file"):
+            from evolve.mutation import replay
+
             replay.register(llm["replay_file"])
         if llm.get("ensemble"):
             models = [
@@ -301,6 +318,13 @@ class LLMClient:
 
         Tokens and dollars of every attempt that got an answer are summed, so a retried
         empty answer still costs what the provider charged."""
+        if spec.model.startswith(local.PROVIDER + "/"):
+            # The built-in local mutator, called directly: no litellm in the loop (it would
+            # cost more CPU than the mutation itself), the same answer as through litellm.
+            t0 = time.perf_counter()
+            text, pt, ct = local.answer(spec.model, messages, seed)
+            return CallResult(spec.model, text, pt, ct, 0.0, time.perf_counter() - t0)
+        litellm = _litellm()
         kw = self._kwargs(spec, seed)
         t0 = time.perf_counter()
         attempts = 0
@@ -352,6 +376,42 @@ class LLMClient:
                 await asyncio.sleep(min(wait, self.max_wait_s))
             except Exception as exc:  # not retryable: bad request, auth, unknown model
                 return self._failed(spec, exc, t0, attempts, pt, ct, cost)
+            except asyncio.CancelledError:
+                # The run reached a wall-time or cost limit with this request in flight. The
+                # provider has the prompt and may bill it: charge the prompt's estimated
+                # price, and say it is an estimate. The cancellation ends here: the caller
+                # records this like any failed call.
+                est_pt, est_cost = self.prompt_estimate(spec, messages)
+                return CallResult(
+                    model=spec.model,
+                    text=None,
+                    prompt_tokens=pt + est_pt,
+                    completion_tokens=ct,
+                    cost_usd=cost + est_cost,
+                    latency_s=time.perf_counter() - t0,
+                    attempts=attempts,
+                    error="cancelled: the run reached its budget with this request in flight "
+                    f"(charged the prompt's estimated price, ${est_cost:.6f})",
+                    extra={"cancelled": True},
+                )
+
+    def prompt_estimate(self, spec: ModelSpec, messages: list[dict[str, str]]) -> tuple[int, float]:
+        """(tokens, dollars) the prompt alone is estimated to cost with `spec`'s model."""
+        if spec.model.startswith(("evolve-local/", "evolve-replay/")):
+            return 0, 0.0
+        try:
+            tokens = int(_litellm().token_counter(model=spec.model, messages=messages))
+        except Exception:  # an unknown tokenizer: about four characters a token
+            tokens = sum(len(m.get("content") or "") for m in messages) // 4
+        if spec.input_cost_per_mtok is not None:
+            return tokens, tokens * spec.input_cost_per_mtok / 1e6
+        try:
+            dollars, _ = _litellm().cost_per_token(
+                model=spec.model, prompt_tokens=tokens, completion_tokens=0
+            )
+        except Exception:  # a model litellm cannot price: counted as 0, as its answers are
+            dollars = 0.0
+        return tokens, float(dollars or 0.0)
 
     def _failed(
         self,

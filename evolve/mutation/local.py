@@ -25,10 +25,6 @@ import tokenize
 from collections.abc import Callable
 from pathlib import Path
 
-import litellm
-from litellm import CustomLLM
-from litellm.types.utils import ModelResponse
-
 from evolve.mutation.prompts import extract_current_program, extract_second_parent
 from evolve.program import find_blocks
 
@@ -257,44 +253,50 @@ def mutate_prompt(prompt: str, seed: int | None) -> str:
     return "No effective change found; no edit proposed."
 
 
-class LocalMutator(CustomLLM):
-    """litellm custom provider `evolve-local`."""
+def answer(model_name: str, messages: list, seed: int | None) -> tuple[str, int, int]:
+    """The local provider's answer to chat `messages`: (text, prompt tokens, completion
+    tokens). Word counts stand in for tokens: it has no tokenizer and costs nothing.
+    Plain Python: a process that only uses the local provider never imports litellm."""
+    prompt = "\n".join(str(m.get("content", "")) for m in messages)
+    if model_name.endswith("/judge"):
+        from evolve.mutation.judge import local_answer
 
-    def _answer(
-        self, model_name: str, messages: list, optional_params: dict, model_response: ModelResponse
-    ) -> ModelResponse:
-        t0 = time.perf_counter()
-        prompt = "\n".join(str(m.get("content", "")) for m in messages)
-        seed = optional_params.get("seed")
-        if model_name.endswith("/judge"):
-            from evolve.mutation.judge import local_answer
+        text = local_answer(prompt)
+    elif "## Digest" in prompt and "## Current program" not in prompt:
+        from evolve.mutation import scratchpad
 
-            text = local_answer(prompt)
-        elif "## Digest" in prompt and "## Current program" not in prompt:
-            from evolve.mutation import scratchpad
+        text = scratchpad.local_answer(prompt)
+    else:
+        text = mutate_prompt(prompt, seed)
+    return text, len(prompt.split()), len(text.split())
 
-            text = scratchpad.local_answer(prompt)
-        else:
-            text = mutate_prompt(prompt, seed)
-        model_response.choices[0].message.content = text  # type: ignore[union-attr]
-        model_response.model = f"{PROVIDER}/{model_name.rsplit('/', 1)[-1]}"
-        # Word counts stand in for tokens: the local mutator has no tokenizer and costs nothing.
-        usage = litellm.Usage(
-            prompt_tokens=len(prompt.split()),
-            completion_tokens=len(text.split()),
-            total_tokens=len(prompt.split()) + len(text.split()),
-        )
-        model_response.usage = usage  # type: ignore[attr-defined]
-        model_response._hidden_params["local_latency_s"] = time.perf_counter() - t0
-        return model_response
 
-    def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                   print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
-        return self._answer(str(model), messages, optional_params or {}, model_response)
+def _provider_class():
+    """The litellm custom provider `evolve-local` (for callers that go through litellm)."""
+    import litellm
+    from litellm import CustomLLM
 
-    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                          print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
-        return self._answer(str(model), messages, optional_params or {}, model_response)
+    class LocalMutator(CustomLLM):
+        def _answer(self, model_name: str, messages: list, optional_params: dict, model_response):
+            t0 = time.perf_counter()
+            text, pt, ct = answer(model_name, messages, optional_params.get("seed"))
+            model_response.choices[0].message.content = text  # type: ignore[union-attr]
+            model_response.model = f"{PROVIDER}/{model_name.rsplit('/', 1)[-1]}"
+            model_response.usage = litellm.Usage(  # type: ignore[attr-defined]
+                prompt_tokens=pt, completion_tokens=ct, total_tokens=pt + ct
+            )
+            model_response._hidden_params["local_latency_s"] = time.perf_counter() - t0
+            return model_response
+
+        def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                       print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
+            return self._answer(str(model), messages, optional_params or {}, model_response)
+
+        async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                              print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):  # fmt: skip
+            return self._answer(str(model), messages, optional_params or {}, model_response)
+
+    return LocalMutator
 
 
 _registered = False
@@ -305,7 +307,9 @@ def register() -> None:
     global _registered
     if _registered:
         return
+    import litellm
+
     entries = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != PROVIDER]
-    entries.append({"provider": PROVIDER, "custom_handler": LocalMutator()})
+    entries.append({"provider": PROVIDER, "custom_handler": _provider_class()()})
     litellm.custom_provider_map = entries
     _registered = True

@@ -368,6 +368,45 @@ class Database:
 
     def record_program(self, run_id: str, prog: dict[str, Any]) -> int:
         """Insert one child; counted evaluations (not rejected) bump the run's counter, atomically."""
+        return self.record_iterations(run_id, [(None, prog)])[0][1]
+
+    def record_iterations(
+        self, run_id: str, items: list[tuple[dict[str, Any] | None, dict[str, Any] | None]]
+    ) -> list[tuple[int | None, int | None]]:
+        """Write many iterations in ONE transaction (a group commit): each item an LLM call
+        and/or the child it produced (the child row points at its call), and the run's counter
+        bumped by the counted children. Nothing of the batch is written unless all of it is.
+        Returns (call id, program id) per item, None where the item had no call or no child."""
+        out: list[tuple[int | None, int | None]] = []
+        now = time.time()
+        with self._transaction() as conn:
+            seq = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM programs WHERE run_id = ?", [run_id]
+            ).fetchone()[0]
+            counted = 0
+            for call, prog in items:
+                call_id = None
+                if call is not None:
+                    row = {"run_id": run_id, "created_at": now, **call}
+                    call_id = int(_insert(conn, "llm_calls", row).lastrowid)
+                pid = None
+                if prog is not None:
+                    seq += 1
+                    row = self._program_row(run_id, prog)
+                    row["seq"] = seq
+                    if call_id is not None:
+                        row["llm_call_id"] = call_id
+                    pid = int(_insert(conn, "programs", row).lastrowid)
+                    counted += int(row["status"] != "rejected" and prog.get("mode") != "migrant")
+                out.append((call_id, pid))
+            if counted:
+                conn.execute(
+                    "UPDATE runs SET evaluations = evaluations + ?, updated_at = ? WHERE id = ?",
+                    [counted, now, run_id],
+                )
+        return out
+
+    def _program_row(self, run_id: str, prog: dict[str, Any]) -> dict[str, Any]:
         ev = prog.get("evaluation") or {}
         row = {
             "run_id": run_id,
@@ -395,19 +434,7 @@ class Database:
             "node": ev.get("node"),
             "created_at": time.time(),
         }
-        counted = row["status"] != "rejected" and prog.get("mode") != "migrant"
-        with self._transaction() as conn:
-            seq = conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM programs WHERE run_id = ?", [run_id]
-            ).fetchone()[0]
-            row["seq"] = seq
-            pid = int(_insert(conn, "programs", row).lastrowid)
-            if counted:
-                conn.execute(
-                    "UPDATE runs SET evaluations = evaluations + 1, updated_at = ? WHERE id = ?",
-                    [time.time(), run_id],
-                )
-        return pid
+        return row
 
     def record_test_score(self, run_id: str, program_id: int, ev: dict[str, Any]) -> int:
         """A program's scores on every instance set, test included (see Evolution)."""
@@ -646,6 +673,30 @@ class Database:
             [run_id, island],
         ).fetchone()
         return {"counted": counted, "llm_calls": calls, "cost_usd": float(cost)}
+
+    def evaluated_hashes(self, run_id: str) -> list[str]:
+        """Code hashes of every program this run has evaluated (rejected ones excluded)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT code_hash FROM programs "
+            "WHERE run_id = ? AND code_hash != '' AND status != 'rejected'",
+            [run_id],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def migration_events(self, run_id: str) -> list[tuple[int, int, float]]:
+        """(to island, program id, when) of every migration, in recorded order."""
+        return self.db.execute(
+            "SELECT to_island, program_id, created_at FROM migrations WHERE run_id = ? ORDER BY id",
+            [run_id],
+        ).fetchall()
+
+    def reset_events(self, run_id: str) -> list[tuple[int, list[int], float]]:
+        """(island, program ids it was re-seeded with, when) of every reset, in order."""
+        rows = self.db.execute(
+            "SELECT island, program_ids, created_at FROM resets WHERE run_id = ? ORDER BY id",
+            [run_id],
+        ).fetchall()
+        return [(i, json.loads(ids), at) for i, ids, at in rows]
 
     def evaluations_by_node(self, run_id: str) -> list[dict[str, Any]]:
         """Counted evaluations per Ray node (node None: not recorded), most first."""

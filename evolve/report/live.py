@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from evolve.engine import Progress
+from evolve.engine.progress import Progress
 
 FAILURES = (
     "invalid",
@@ -117,6 +117,13 @@ def summary(p: Progress, run_dir: Path, best_file: Path | None, direction: str) 
         f"failures by kind: {fails}",
         f"LLM calls: {p.llm_calls} (errors {p.llm_errors}), cost ${p.cost_usd:.4f}; migrations: {p.migrations}",
     ]
+    if p.cancelled_calls:
+        lines.append(
+            f"{p.cancelled_calls} LLM requests cancelled in flight at the limit "
+            "(charged their prompts' estimated price)"
+        )
+    if p.overshoot:
+        lines.append(f"[yellow]over budget[/yellow]: {p.overshoot}")
     sets = generalisation(p.best_metrics)
     if sets:
         chosen = "validation" if "validation" in p.best_metrics else "train"

@@ -41,7 +41,8 @@ def new_problem(name: str, dest: Path) -> Path:
         "name": name,
         "slug": slug,
         "module": module,
-        "title": name.replace("_", " ").replace("/", ": ").capitalize(),
+        # No colon: the title goes into problem.yaml unquoted.
+        "title": name.replace("_", " ").replace("/", " / ").capitalize(),
         "today": time.strftime("%Y-%m-%d"),
     }
     for f in _FILES:
@@ -120,7 +121,9 @@ def check_problem(path: str | Path) -> list[Check]:
         except Exception as exc:
             checks.append(Check("instances", False, str(exc)))
             return checks
-    ev = p.evaluate(p.initial_code)
+    from evolve.evaluators.harness import evaluate_code
+
+    ev = evaluate_code(p, p.initial_code)
     sets = ", ".join(
         f"{k} {ev.metrics[k]:.6g}" for k in ("train", "validation", "test") if k in ev.metrics
     )

@@ -97,7 +97,7 @@ def _by_hand_first_fit(sizes, capacity=100.0):
 
 
 def test_every_set_and_dataset_is_a_metric_and_train_is_the_score(toy):
-    ev = evolve.load_problem(TOY).evaluate(FIRST_FIT)
+    ev = evaluate_code(evolve.load_problem(TOY), FIRST_FIT)
     assert ev.valid, ev.error
     by_hand = [_by_hand_first_fit(i["sizes"]) / len(i["sizes"]) for _, i in toy.instances("train")]
     assert ev.score == pytest.approx(sum(by_hand) / 4) == ev.metrics["train"]
@@ -117,7 +117,7 @@ def test_every_set_and_dataset_is_a_metric_and_train_is_the_score(toy):
 def test_held_out_scores_never_reach_the_prompt(toy):
     from evolve.mutation.prompts import ParentView, build_messages
 
-    ev = toy.evaluate(FIRST_FIT)
+    ev = evaluate_code(toy, FIRST_FIT)
     messages = build_messages(
         toy, ParentView(FIRST_FIT, ev.score, ev.metrics, ev.feedback), [], "diff"
     )
@@ -156,7 +156,7 @@ def test_cascade_stops_a_child_worse_than_its_parent_after_the_cheap_stage(toy):
 
 def test_a_failure_on_one_instance_fails_the_child_and_says_where(toy):
     code = "def priority(item, bins):\n    if item > 60:\n        raise ValueError('big item')\n    return -bins\n"
-    ev = toy.evaluate(code, sets=("train",))
+    ev = evaluate_code(toy, code, sets=("train",))
     assert (
         ev.status == "crash"
         and "on train instance u0 (small)" in ev.error
@@ -174,14 +174,14 @@ def test_a_refused_decision_is_invalid_with_the_reason(toy):
         "    sys._getframe(1).f_locals['channel'].send([10**9])\n"
         "    return -bins\n"
     )
-    ev = toy.evaluate(code, sets=("train",))
+    ev = evaluate_code(toy, code, sets=("train",))
     assert ev.status == "invalid"
     assert "item 0: bin 1000000000.0 is not a bin index" in ev.error
 
 
 def test_a_child_that_stops_answering_is_invalid(toy):
     code = "import os\ndef priority(item, bins):\n    os._exit(0)\n"
-    ev = toy.evaluate(code, sets=("train",))
+    ev = evaluate_code(toy, code, sets=("train",))
     assert not ev.valid and ev.status in ("crash", "invalid")
 
 
@@ -227,11 +227,11 @@ def priority(item, bins):
 
 
 def test_a_program_hunting_for_future_items_scores_what_an_honest_policy_scores(toy):
-    honest = toy.evaluate(FIRST_FIT)
-    peeking = toy.evaluate(PEEKING)
+    honest = evaluate_code(toy, FIRST_FIT)
+    peeking = evaluate_code(toy, PEEKING)
     assert honest.valid and peeking.valid, peeking.error
     # Had it found anything it would pack by best fit, which scores differently here.
-    assert toy.evaluate(BEST_FIT).metrics["train"] != honest.metrics["train"]
+    assert evaluate_code(toy, BEST_FIT).metrics["train"] != honest.metrics["train"]
     for key in ("train", "validation", "test_large", "test_fixed"):
         assert peeking.metrics[key] == honest.metrics[key], key
 
@@ -371,7 +371,7 @@ def test_the_local_mutator_uses_a_problems_own_moves(toy):
     assert 3 <= len(own) <= 17  # about half, the rest the generic moves
     child, mode = apply_response(toy.initial_code, own[0])
     assert mode == "rewrite" and "def priority(item, bins):" in child
-    assert toy.evaluate(child, sets=("train",)).valid
+    assert evaluate_code(toy, child, sets=("train",)).valid
 
 
 def test_check_problem_checks_the_moves_too(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from llm_helpers import SECRET
-from llm_stub import StubLLM, garbage, rate_limited, reply, server_error, truncated
+from llm_stub import StubLLM, garbage, rate_limited, reply, server_error, slow, truncated
 
 from evolve.cli import main
 from evolve.mutation.replay import export_replay
@@ -157,3 +157,77 @@ def test_pipeline_starts_the_next_request_while_the_last_child_is_evaluated(ray_
     assert early >= (n - 1) // 2, (n, early)  # the next request did not wait for the score
     n, most, early = _pipelined_run(tmp_path, pipeline=False)
     assert most == 1 and early == 0  # strictly one iteration after another
+
+
+def _budget_run(tmp_path: Path, stub: StubLLM, *budget: str) -> tuple[int, Path]:
+    runs = tmp_path / "runs"
+    rc = main(
+        [
+            "run",
+            f"runs_dir={runs}",
+            "report.live=false",
+            "budget.evaluations=1000",
+            *budget,
+            "search.islands=2",
+            "search.in_flight_per_island=2",
+            "sandbox.workers=1",
+            "literature.enabled=false",
+            "llm=openai",
+            "llm.model=openai/stub",
+            f"llm.api_base=http://127.0.0.1:{stub.port}/v1",
+            "llm.timeout_s=300",
+            "llm.input_cost_per_mtok=1000.0",
+            "llm.output_cost_per_mtok=1000.0",
+        ]
+    )
+    return rc, _run_dir(runs)
+
+
+def _cancelled(run: Path) -> list[tuple]:
+    db = sqlite3.connect(run / "evolve.db")
+    return db.execute(
+        "SELECT prompt_tokens, cost_usd, error FROM llm_calls WHERE error LIKE 'cancelled%'"
+    ).fetchall()
+
+
+def test_a_wall_time_budget_cancels_the_requests_in_flight_and_charges_them(
+    ray_session, tmp_path, capsys
+):
+    """Every request after the first few takes 120 s: the run stops at its wall-time budget
+    without waiting for them, records each as cancelled with its prompt's estimated price,
+    and says by how much it went over."""
+    with StubLLM(default=slow(120, _edit(99))) as stub:
+        stub.script(*[reply(_edit(k)) for k in range(4)])
+        rc, run = _budget_run(tmp_path, stub, "budget.wall_time_s=20")
+    assert rc == 0
+    cancelled = _cancelled(run)
+    assert cancelled, "the slow requests in flight were not recorded as cancelled"
+    assert all(pt > 0 and cost > 0 for pt, cost, _ in cancelled), cancelled
+    db = sqlite3.connect(run / "evolve.db")
+    created, updated = db.execute("SELECT created_at, updated_at FROM runs").fetchone()
+    # The slow answers would have taken 120 s: the run did not wait for any of them.
+    assert updated - created < 100, updated - created
+    out = capsys.readouterr().out
+    assert "wall-time budget of 20 s reached" in out
+    assert "past the wall-time budget" in out and "cancelled in flight" in out
+
+
+def test_a_cost_budget_counts_cancelled_requests_and_reports_the_overshoot(
+    ray_session, tmp_path, capsys
+):
+    """Two answers cost $1.90 each against a $3 budget; the requests in flight when the limit
+    is reached (slow) are cancelled and charged, and the total over the limit is reported."""
+    big = [reply(_edit(k), prompt_tokens=900, completion_tokens=1000) for k in range(2)]
+    with StubLLM(default=slow(120, _edit(99))) as stub:
+        stub.script(*big)
+        rc, run = _budget_run(tmp_path, stub, "budget.max_cost_usd=3.0")
+    assert rc == 0
+    db = sqlite3.connect(run / "evolve.db")
+    total = db.execute("SELECT SUM(cost_usd) FROM llm_calls").fetchone()[0]
+    cancelled = _cancelled(run)
+    assert cancelled and sum(c for _, c, _ in cancelled) > 0
+    assert total > 3.0  # what the run spent, cancelled requests included
+    # Not one request waited out its 120 s (every one in flight at the limit was cancelled).
+    assert db.execute("SELECT MAX(latency_s) FROM llm_calls").fetchone()[0] < 60
+    out = capsys.readouterr().out
+    assert "cost budget of $3 reached" in out and "past the cost budget" in out

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+from evolve.evaluators.harness import evaluate_code
 from evolve.literature import check
 from evolve.literature.known import known_table
 from evolve.problem import load_problem
@@ -151,7 +152,7 @@ def test_contradicts_bound_with_a_wrong_lower_bound(tmp_path, caplog):
 def test_seed_program_is_valid_in_the_sandbox():
     for name in ("ta001", "ta061"):
         p = load_problem("scheduling/flowshop", params={"instance": name})
-        ev = p.evaluate(p.initial_code)
+        ev = evaluate_code(p, p.initial_code)
         assert ev.valid, ev.error
         assert ev.score >= EV.bounds()[name][1] and 0 < ev.features["flow_ratio"] < 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from evolve.evaluators.harness import evaluate_code
 from evolve.problem import load_problem
 
 SEEDS = {
@@ -19,7 +20,7 @@ SEEDS = {
 @pytest.mark.parametrize("name", sorted(SEEDS))
 def test_seed_runs_in_sandbox_and_is_valid(name):
     problem = load_problem(name)
-    ev = problem.evaluate(problem.initial_code)
+    ev = evaluate_code(problem, problem.initial_code)
     assert ev.valid, ev.error
     assert ev.score == pytest.approx(SEEDS[name], rel=1e-12)
     # the seed is clearly improvable: strictly worse than the best known value
@@ -47,7 +48,7 @@ def _outputs_of(problem):
 )
 def test_seed_follows_the_instance_parameter(name, params):
     problem = load_problem(name, params=params)
-    ev = problem.evaluate(problem.initial_code)
+    ev = evaluate_code(problem, problem.initial_code)
     assert ev.valid, ev.error
     assert ev.metrics.get("n", ev.metrics.get("C")) == float(next(iter(params.values())))
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 import evolve
+from evolve.evaluators.harness import evaluate_code
 from evolve.sandbox import default_sandbox
 
 # The flat seed scores exactly 1/2; any later child that scores otherwise was affected.
@@ -21,7 +22,7 @@ def problem():
 
 @pytest.fixture(scope="session")
 def server_pid(problem):
-    problem.evaluate(GOOD)  # starts this process's default sandbox
+    evaluate_code(problem, GOOD)  # starts this process's default sandbox
     return default_sandbox().server_pid
 
 
@@ -99,5 +100,5 @@ def clean(problem, server_pid):
     yield
     for pid in default_sandbox().server_pids:
         assert_only_spare(pid)
-    ev = problem.evaluate(GOOD)
+    ev = evaluate_code(problem, GOOD)
     assert ev.status == "ok" and ev.score == pytest.approx(0.5, abs=1e-12), ev

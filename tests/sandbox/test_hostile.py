@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from sandbox_helpers import GOOD, processes_named
 
+from evolve.evaluators.harness import evaluate_code
 from evolve.sandbox import SandboxRequest, default_sandbox, run
 
 pytestmark = pytest.mark.usefixtures("clean")
@@ -31,7 +32,7 @@ def one_line(error: str) -> None:
 
 # --- resources ------------------------------------------------------------------------------
 def test_infinite_loop_is_a_timeout(problem):
-    ev = problem.evaluate("def solve():\n    while True:\n        pass\n", timeout=1)
+    ev = evaluate_code(problem, "def solve():\n    while True:\n        pass\n", timeout=1)
     assert ev.status == "timeout" and "wall-time limit of 1 s" in ev.error
     one_line(ev.error)
 
@@ -45,13 +46,13 @@ def test_ignoring_sigterm_does_not_help(problem):
             while True:
                 time.sleep(0.01)
     """)
-    ev = problem.evaluate(code, timeout=0.5)
+    ev = evaluate_code(problem, code, timeout=0.5)
     assert ev.status == "timeout", ev
 
 
 def test_memory_bomb_numpy(problem):
     code = "import numpy as np\ndef solve():\n    return {'h': np.ones(10**11)}\n"
-    ev = problem.evaluate(code)
+    ev = evaluate_code(problem, code)
     assert ev.status == "memory" and "MemoryError" in ev.error, ev
 
 
@@ -91,7 +92,7 @@ def test_fork_bomb_is_capped_and_reaped():
 
 def test_huge_stdout_is_cut_off(problem):
     code = "def solve():\n    while True:\n        print('x' * 100000)\n"
-    ev = problem.evaluate(code, timeout=20)
+    ev = evaluate_code(problem, code, timeout=20)
     assert ev.status == "crash" and "stdout/stderr" in ev.error, ev
     one_line(ev.error)
 
@@ -110,7 +111,7 @@ def test_huge_file_and_disk_fill():
 
 def test_deep_recursion(problem):
     code = "def f(n):\n    return f(n + 1) + 1\n\ndef solve():\n    return {'h': [f(0)]}\n"
-    ev = problem.evaluate(code)
+    ev = evaluate_code(problem, code)
     assert ev.status == "crash" and "RecursionError" in ev.error, ev
 
 
@@ -123,18 +124,18 @@ def test_deep_recursion_past_the_c_stack(problem):
         def solve():
             return {'h': [f(0)]}
     """)
-    ev = problem.evaluate(code, timeout=10)
+    ev = evaluate_code(problem, code, timeout=10)
     assert ev.status == "crash" and "SIGSEGV" in ev.error, ev
 
 
 # --- exits and signals ------------------------------------------------------------------------
 def test_sys_exit(problem):
-    ev = problem.evaluate("import sys\ndef solve():\n    sys.exit(0)\n")
+    ev = evaluate_code(problem, "import sys\ndef solve():\n    sys.exit(0)\n")
     assert ev.status == "crash" and "sys.exit(0)" in ev.error, ev
 
 
 def test_os_exit_zero_is_not_success(problem):
-    ev = problem.evaluate("import os\ndef solve():\n    os._exit(0)\n")
+    ev = evaluate_code(problem, "import os\ndef solve():\n    os._exit(0)\n")
     assert ev.status == "crash" and "exited with code 0 before returning" in ev.error, ev
 
 
@@ -152,7 +153,7 @@ def test_kills_its_parent(problem, server_pid):
                     out.append(f"{{pid}}:{{type(exc).__name__}}")
             raise RuntimeError("kill results " + " ".join(out))
     """)
-    ev = problem.evaluate(code)
+    ev = evaluate_code(problem, code)
     assert ev.status == "crash" and "kill results" in ev.error, ev
     # In its own PID namespace the server and the evaluator do not even exist for it.
     assert f"{server_pid}:ProcessLookupError" in ev.error, ev
@@ -181,7 +182,7 @@ def test_daemons_and_threads_do_not_outlive_it(problem):
             time.sleep(0.1)
             return {"h": np.full(24, 0.5)}
     """).replace("MARKER", marker)
-    ev = problem.evaluate(code)
+    ev = evaluate_code(problem, code)
     assert ev.status == "ok" and ev.score == pytest.approx(0.5), ev  # honest outputs, honest score
     assert processes_named(marker) == []
 
@@ -201,7 +202,7 @@ def test_cannot_write_outside_its_folder(problem, tmp_path):
                     errors.append(type(exc).__name__)
             raise RuntimeError(" ".join(errors))
     """)
-    ev = problem.evaluate(code)
+    ev = evaluate_code(problem, code)
     assert ev.status == "crash" and "wrote" not in ev.error, ev
     assert not any(os.path.exists(t) for t in targets)
 
@@ -228,7 +229,7 @@ def test_cannot_read_evaluator_or_database(problem, tmp_path):
                 print(got)
                 raise RuntimeError(" ".join(got))
         """)
-        ev = problem.evaluate(code)
+        ev = evaluate_code(problem, code)
     finally:
         shutil.rmtree(home_dir, ignore_errors=True)
     assert ev.status == "crash", ev
@@ -290,7 +291,7 @@ def test_no_network(problem):
             raise RuntimeError(" ".join(out))
     """)
     try:
-        ev = problem.evaluate(code)
+        ev = evaluate_code(problem, code)
         with pytest.raises(BlockingIOError):
             listener.accept()  # nothing ever reached the host's loopback
         with pytest.raises(BlockingIOError):
@@ -337,7 +338,7 @@ def test_monkeypatching_does_not_leak(problem):
         def solve():
             return {"h": np.array([0.0, 1.0, 0.0])}
     """)
-    ev = problem.evaluate(code)
+    ev = evaluate_code(problem, code)
     truth = problem.score({"h": np.array([0.0, 1.0, 0.0])})
     assert ev.status == truth.status and ev.score == truth.score
     # Neither the trusted side nor the next child sees any of it.
@@ -372,7 +373,7 @@ BAD_OUTPUTS = {
 @pytest.mark.parametrize("case", sorted(BAD_OUTPUTS))
 def test_bad_outputs(problem, case):
     expr, reason = BAD_OUTPUTS[case]
-    ev = problem.evaluate(f"import numpy as np\ndef solve():\n    return {{'h': {expr}}}\n")
+    ev = evaluate_code(problem, f"import numpy as np\ndef solve():\n    return {{'h': {expr}}}\n")
     assert ev.status == "bad_output" and reason in ev.error, ev
     one_line(ev.error)
 
@@ -382,7 +383,7 @@ def test_bad_outputs(problem, case):
     [("[0.5] * 24", "not a dict"), ("None", "not a dict"), ("{'g': [0.5]}", "missing output")],
 )
 def test_wrong_return_types(problem, ret, reason):
-    ev = problem.evaluate(f"def solve():\n    return {ret}\n")
+    ev = evaluate_code(problem, f"def solve():\n    return {ret}\n")
     assert ev.status == "bad_output" and reason in ev.error, ev
 
 
@@ -392,7 +393,7 @@ def test_reported_score_and_size_are_ignored(problem):
         def solve():
             return {"h": np.full(24, 0.5), "score": 0.0, "n": 10**6, "bound": 0.1}
     """)
-    ev = problem.evaluate(code)
+    ev = evaluate_code(problem, code)
     assert ev.status == "bad_output" and "unexpected output" in ev.error, ev
 
 
@@ -410,7 +411,7 @@ def test_forged_reply_on_the_result_channel(problem):
             os.close(4)
             os._exit(0)
     """)
-    ev = problem.evaluate(code)
+    ev = evaluate_code(problem, code)
     # Its arrays are its outputs and are scored as such: 1/2, not the 0.0 it claims.
     assert ev.status == "ok" and ev.score == pytest.approx(0.5, abs=1e-12), ev
 
@@ -432,7 +433,7 @@ def test_forged_npz_cannot_allocate_or_unpickle(problem):
             os.close(4)
             os._exit(0)
     """)
-    ev = problem.evaluate(code)
+    ev = evaluate_code(problem, code)
     assert ev.status == "bad_output" and "does not match its data" in ev.error, ev
     pickled = src("""
         import io, os
@@ -445,10 +446,10 @@ def test_forged_npz_cannot_allocate_or_unpickle(problem):
             os.close(4)
             os._exit(0)
     """)
-    ev = problem.evaluate(pickled)
+    ev = evaluate_code(problem, pickled)
     assert ev.status == "bad_output" and "dtype object" in ev.error, ev
 
 
 def test_honest_child_after_all_this(problem):
-    ev = problem.evaluate(GOOD)
+    ev = evaluate_code(problem, GOOD)
     assert ev.status == "ok" and ev.score == pytest.approx(0.5, abs=1e-12)

@@ -1,0 +1,306 @@
+"""The archive: the one writer of the run database, and the evaluation queue.
+
+Islands submit a child with its LLM call; the archive keeps the run's one duplicate gate
+(each distinct program is evaluated once per run, whichever island sends it), queues the
+child for the evaluator workers, which pull work (evaluators.py), and records the child and
+its call together once the trusted result is back. A child is marked as evaluated only in
+the same step that puts it in the queue, and the queue outlives the island that sent it: if
+the island dies with its node, its children in evaluation are still scored and recorded.
+
+Writes are group-committed: whatever arrives within a few milliseconds goes into one SQLite
+transaction (Database.record_iterations), so the central process spends its CPU on batches,
+not on a commit per child. A child is counted once its transaction commits, never before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import os
+from typing import Any
+
+import ray
+
+from evolve.engine.evaluators import EvaluatorActor
+from evolve.evaluators.evaluation import Evaluation
+from evolve.population.database import Database
+
+log = logging.getLogger(__name__)
+
+# Workers an evaluation may be lost with (their node died) before it is recorded as lost.
+LOST_WORKER_RETRIES = 3
+# How long a write waits for others to share its transaction.
+WRITE_WINDOW_S = 0.005
+DUPLICATE = "duplicate of a program already evaluated in this run"
+
+
+@ray.remote(num_cpus=0)
+class ArchiveActor:
+    """The run database's one writer and the queue the evaluator workers pull from."""
+
+    def __init__(self, db_path: str, run_id: str, workers: dict[str, Any] | None = None) -> None:
+        self.db = Database(db_path)
+        self.run_id = run_id
+        # Every program sent for evaluation in this run (and, on resume, before).
+        self.evaluated: set[str] = set(self.db.evaluated_hashes(run_id))
+        self.spawn = workers  # {"n", "args", "options"}: how to start evaluator workers
+        self.queue: collections.deque[dict[str, Any]] = collections.deque()
+        self.idle: collections.deque[asyncio.Future] = collections.deque()  # workers waiting
+        self.results: dict[int, asyncio.Future] = {}  # job id -> its result, when it comes
+        self.leases: dict[str, dict[int, dict[str, Any]]] = {}  # worker -> jobs it holds
+        self.lost: collections.Counter = collections.Counter()  # job id -> workers lost with it
+        self.workers: dict[str, Any] = {}
+        self.dead: set[str] = set()
+        self.replaced = 0
+        self.closed = False
+        self._ids = itertools.count(1)
+        self._keys = itertools.count()
+        self._tasks: set[asyncio.Task] = set()
+        self.writes: list[tuple[dict | None, dict | None, asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
+        self.in_evaluation: collections.Counter = collections.Counter()  # island -> children
+        self._settled = asyncio.Event()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    # --- evaluator workers -----------------------------------------------------------------
+    async def start_workers(self) -> dict[str, Any]:
+        """Start the evaluator workers; the sandbox features of the first one up (which
+        isolation layers are in force). A sandbox that cannot start raises here."""
+        assert self.spawn is not None
+        started = [self._start_worker() for _ in range(int(self.spawn["n"]))]
+        ready = [asyncio.ensure_future(w.sandbox_features.remote()) for w in started]
+        first = await next(asyncio.as_completed(ready))
+        return first
+
+    def _start_worker(self):
+        key = f"w{next(self._keys)}"
+        worker = EvaluatorActor.options(**self.spawn["options"]).remote(*self.spawn["args"])
+        self.workers[key] = worker
+        self._spawn_task(self._watch(key, worker))
+        return worker
+
+    def _spawn_task(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch(self, key: str, worker) -> None:
+        """Run a worker's pull loop; when it dies (its node was lost), put back what it held
+        and start another in its place (Ray places it where resources allow)."""
+        me = ray.get_runtime_context().current_actor
+        try:
+            await worker.work.remote(me, key)
+            return  # the run is over
+        except ray.exceptions.RayError as exc:
+            if self.closed:
+                return
+            log.warning("evaluator worker %s lost (%s); replacing it", key, type(exc).__name__)
+        self.dead.add(key)
+        self.workers.pop(key, None)
+        ray.kill(worker)  # one only unavailable for now must not hold its CPUs
+        for job in self.leases.pop(key, {}).values():
+            self.lost[job["id"]] += 1
+            if self.lost[job["id"]] >= LOST_WORKER_RETRIES:
+                ev = Evaluation.failed(
+                    "lost", f"evaluator workers died {LOST_WORKER_RETRIES} times while running it"
+                ).to_dict()
+                self._resolve(job["id"], ev)
+            else:
+                self._enqueue(job, front=True)
+        if not self.closed and self.spawn is not None:
+            self.replaced += 1
+            await asyncio.sleep(0.5)  # a node that is going down takes a moment to be seen
+            self._start_worker()
+
+    async def take(self, key: str, done: list[tuple[int, dict[str, Any]]]) -> list | None:
+        """A worker's request for work, carrying the results of its last jobs. None: stop."""
+        held = self.leases.setdefault(key, {})
+        for job_id, ev in done:
+            held.pop(job_id, None)
+            self._resolve(job_id, ev)
+        if self.closed or key in self.dead:
+            return None
+        if self.queue:
+            job = self.queue.popleft()
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            self.idle.append(waiter)
+            job = await waiter
+            if job is None:
+                return None
+        if key in self.dead:  # died while it waited: the job goes to another
+            self._enqueue(job, front=True)
+            return None
+        held[job["id"]] = job
+        return [job]
+
+    def _enqueue(self, job: dict[str, Any], front: bool = False) -> None:
+        while self.idle:
+            waiter = self.idle.popleft()
+            if not waiter.done():
+                waiter.set_result(job)
+                return
+        if front:
+            self.queue.appendleft(job)
+        else:
+            self.queue.append(job)
+
+    def _resolve(self, job_id: int, ev: dict[str, Any]) -> None:
+        fut = self.results.pop(job_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(ev)
+
+    async def _evaluate(self, job: dict[str, Any]) -> dict[str, Any]:
+        job = {**job, "id": next(self._ids)}
+        fut = asyncio.get_running_loop().create_future()
+        self.results[job["id"]] = fut
+        self._enqueue(job)
+        return await fut
+
+    def replacements(self) -> int:
+        """How many dead workers were replaced."""
+        return self.replaced
+
+    async def worker_pids(self) -> list[int]:
+        return list(await asyncio.gather(*[w.pid.remote() for w in self.workers.values()]))
+
+    # --- evaluations -----------------------------------------------------------------------
+    async def submit(
+        self,
+        island: int,
+        call: dict[str, Any],
+        prog: dict[str, Any],
+        context: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
+        """Evaluate a child and record it with the LLM call that made it: {"evaluation",
+        "program_id"}; a program already evaluated in this run is recorded as a rejected
+        duplicate instead ({"duplicate": reason, "program_id"}). `metrics` are added to the
+        child's (the judge's prediction)."""
+        h = prog["code_hash"]
+        if h in self.evaluated:
+            _, pid = await self._write(
+                {"island": island, **call}, {**prog, "status": "rejected", "reason": DUPLICATE}
+            )
+            return {"duplicate": DUPLICATE, "program_id": pid}
+        self.evaluated.add(h)
+        self.in_evaluation[island] += 1
+        try:
+            ev = await self._evaluate({"kind": "search", "code": prog["code"], "context": context})
+            if metrics:
+                ev["metrics"] = {**ev["metrics"], **metrics}
+            _, pid = await self._write({"island": island, **call}, {**prog, "evaluation": ev})
+        except BaseException:
+            self.evaluated.discard(h)  # nothing was recorded: it may come again
+            raise
+        finally:
+            self.in_evaluation[island] -= 1
+            self._settled.set()
+        return {"evaluation": ev, "program_id": pid}
+
+    async def evaluate_seed(self, code: str, h: str) -> dict[str, Any]:
+        """Evaluate the problem's seed program and record it."""
+        self.evaluated.add(h)
+        ev = await self._evaluate({"kind": "search", "code": code})
+        prog = {"island": None, "code": code, "code_hash": h, "mode": "seed", "evaluation": ev}
+        _, pid = await self._write(None, prog)
+        return {"evaluation": ev, "program_id": pid}
+
+    async def evaluate_all_sets(self, code: str) -> dict[str, Any]:
+        """Score `code` on every instance set, test included (never a search decision)."""
+        return await self._evaluate({"kind": "all_sets", "code": code})
+
+    async def settle(self, island: int) -> dict[str, float]:
+        """Once none of `island`'s children is in evaluation any more (its actor died: they
+        are still scored and recorded here), what the island has recorded."""
+        while self.in_evaluation[island] > 0:
+            self._settled.clear()
+            await self._settled.wait()
+        return self.db.island_totals(self.run_id, island)
+
+    # --- writes ----------------------------------------------------------------------------
+    async def record(
+        self, island: int | None, call: dict[str, Any] | None, prog: dict[str, Any] | None
+    ) -> tuple[int | None, int | None]:
+        """An LLM call and/or a child that was not evaluated (a rejected edit, a failed call)."""
+        if call is not None:
+            call = {"island": island, **call}
+        return await self._write(call, prog)
+
+    async def _write(self, call: dict | None, prog: dict | None) -> tuple[int | None, int | None]:
+        fut = asyncio.get_running_loop().create_future()
+        self.writes.append((call, prog, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        while self.writes:
+            await asyncio.sleep(WRITE_WINDOW_S)  # let the writes arriving meanwhile join
+            batch, self.writes = self.writes, []
+            try:
+                ids = self.db.record_iterations(self.run_id, [(c, p) for c, p, _ in batch])
+            except Exception as exc:
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (*_, fut), r in zip(batch, ids, strict=True):
+                if not fut.done():
+                    fut.set_result(r)
+
+    def start_run(self, problem: str, seed: int, config: dict, versions: dict) -> None:
+        self.db.start_run(self.run_id, problem, seed, config, versions)
+
+    def record_migration(self, src: int, dst: int, program_id: int) -> None:
+        self.db.record_migration(self.run_id, src, dst, program_id)
+
+    def record_reset(self, island: int, program_ids: list[int]) -> None:
+        self.db.record_reset(self.run_id, island, program_ids)
+
+    def record_elites(
+        self, island: int, cells: list[dict[str, Any]], axes: list[dict[str, Any]] | None = None
+    ) -> None:
+        self.db.record_elites(self.run_id, island, cells, axes)
+
+    def record_islands(self, states: list[dict[str, Any]]) -> None:
+        for s in states:
+            self.db.record_island(self.run_id, s)
+
+    def record_literature_check(self, program_id: int | None, verdict: dict[str, Any]) -> int:
+        return self.db.record_literature_check(self.run_id, program_id, verdict)
+
+    def evaluations(self) -> int:
+        return self.db.evaluations(self.run_id)
+
+    def island_totals(self, island: int) -> dict[str, float]:
+        """What one island has recorded: counted children, LLM calls, their cost."""
+        return self.db.island_totals(self.run_id, island)
+
+    def recent_children(self, n: int) -> list[dict[str, Any]]:
+        return self.db.recent_children(self.run_id, n)
+
+    def record_scratchpad(self, at_evaluation: int, note: str, llm_call_id: int | None) -> None:
+        self.db.record_scratchpad(self.run_id, at_evaluation, note, llm_call_id)
+
+    def program_code(self, program_id: int) -> str:
+        return self.db.program_code(self.run_id, program_id)
+
+    def record_test_score(self, program_id: int, evaluation: dict[str, Any]) -> None:
+        self.db.record_test_score(self.run_id, program_id, evaluation)
+
+    async def finish(self, status: str) -> None:
+        """Record the run's final status (after every pending write) and stop the workers."""
+        while self.writes or (self._flusher is not None and not self._flusher.done()):
+            await asyncio.sleep(WRITE_WINDOW_S)
+        self.db.finish_run(self.run_id, status)
+        self.closed = True
+        while self.idle:
+            waiter = self.idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        self.db.close()
