@@ -281,7 +281,9 @@ def test_any_reply_bytes_give_arrays_or_an_unreadable_outputs_error(capsys):
         if sent is not None:  # an intact reply reads back exactly what was sent
             assert sorted(got) == sorted(sent)
             for name, arr in sent.items():
-                assert got[name].dtype == arr.dtype and np.array_equal(got[name], arr)
+                # Bit for bit (NaN included): the very numbers the child sent.
+                assert got[name].dtype == arr.dtype and got[name].shape == arr.shape
+                assert got[name].tobytes() == arr.tobytes()
 
     check_reply()
     report(capsys, "child reply bytes into arrays", tried)
