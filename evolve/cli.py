@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+_COMMAND_T0 = time.monotonic()  # the command's start, for the start-up figures in run.log
+
+import numpy as np  # noqa: E402
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
@@ -457,18 +459,23 @@ def _run_job_inner(cfg) -> None:
 
     OC.save(OC.create(cfg_dict), run_dir / "config.yaml")
     _setup_run_logging(run_dir)
+    log = logging.getLogger("evolve.cli")
+    log.info("start-up: the config ready after %.1f s", time.monotonic() - _COMMAND_T0)
     started_ray = init_ray(cfg_dict["cluster"])
+    log.info("start-up: Ray up after %.1f s", time.monotonic() - _COMMAND_T0)
     try:
         with LiveView(
             console, cfg_dict["report"]["refresh_per_second"], cfg_dict["report"]["live"]
         ) as view:
-            evo = Evolution(cfg_dict, run_dir, view=view)
+            evo = Evolution(cfg_dict, run_dir, view=view, started=_COMMAND_T0)
             progress = evo.run()
             view.update(progress)
         best_file = None
         from evolve.population.database import Database
 
-        db = Database(run_dir / "evolve.db", readonly=True)
+        # Read-write, and the last connection: closing it folds the write-ahead log back into
+        # the file, so the run folder holds evolve.db alone (no -wal, -shm beside it).
+        db = Database(run_dir / "evolve.db")
         best = db.best_by(evo.run_id, evo.problem.selection_metric, evo.problem.direction)
         if best:
             best_file = run_dir / "best_program.py"

@@ -71,6 +71,8 @@ def problem_ref(problem: Problem) -> dict[str, Any]:
     """How an actor on any node finds `problem`: its name when every install knows it (a
     built-in, an installed plug-in), else the folder's files."""
     ref: dict[str, Any] = {"path": str(problem.path), "params": dict(problem.params)}
+    if problem.inputs_cache is not None:
+        ref["inputs"] = problem.inputs_cache  # computed once by the driver, not by every actor
     here = problem.path.resolve()
     for name, folder in list_problems():
         if folder.resolve() == here:
@@ -88,7 +90,10 @@ def load_problem_ref(ref: dict[str, Any]) -> Problem:
         folder = ref["path"]  # the same install (or this very machine): the very files checked
     else:
         folder = ref["name"]  # another node: its own install of the same evolve
-    return load_problem(folder, ref.get("params"))
+    problem = load_problem(folder, ref.get("params"))
+    if ref.get("inputs") is not None:
+        problem.inputs_cache = ref["inputs"]
+    return problem
 
 
 def pack_folder(folder: Path) -> dict[str, bytes]:

@@ -66,6 +66,9 @@ class Problem:
     _instances: dict[str, list[tuple[str, dict[str, Any]]]] = field(
         default_factory=dict, repr=False
     )
+    # The child's trusted inputs, once computed (or handed over with the problem, so that an
+    # evaluator worker of a problem without instances never imports the evaluator itself).
+    inputs_cache: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def heuristic(self) -> bool:
@@ -109,14 +112,18 @@ class Problem:
     def child_inputs(self) -> dict[str, Any]:
         """The trusted instance data a child gets besides the params (a job-shop instance's
         routes and durations): the evaluator's optional `inputs(params)` hook."""
+        if self.inputs_cache is not None:
+            return self.inputs_cache
         hook = getattr(self.evaluator_module, "inputs", None)
         if hook is None:
-            return {}
+            self.inputs_cache = {}
+            return self.inputs_cache
         data = hook(dict(self.params))
         if not isinstance(data, dict):
             raise ProblemError(
                 f"{self.path / 'evaluator.py'}: inputs(params) returned {type(data).__name__}, not a dict"
             )
+        self.inputs_cache = data
         return data
 
     def instances(self, set_name: str) -> list[tuple[str, dict[str, Any]]]:

@@ -60,7 +60,10 @@ def test_a_run_writes_versions_of_the_note_and_later_prompts_carry_it(ray_sessio
     notes = db.execute(
         "SELECT at_evaluation, note, llm_call_id FROM scratchpad ORDER BY id"
     ).fetchall()
-    assert [n[0] for n in notes][:2] == [10, 20]
+    # One version per period of 10 evaluations, written as soon as the driver hears the
+    # period is over (islands report in batches, so possibly a few evaluations later).
+    ats = [n[0] for n in notes]
+    assert len(ats) >= 2 and all(10 * (k + 1) <= at < 10 * (k + 2) for k, at in enumerate(ats))
     assert all(n[1].startswith("Of the last ") and "beat their parent" in n[1] for n in notes)
     calls = db.execute("SELECT id FROM llm_calls WHERE template = 'scratchpad'").fetchall()
     assert sorted(c[0] for c in calls) == sorted(n[2] for n in notes)  # every version's call

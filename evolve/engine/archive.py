@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # Workers an evaluation may be lost with (their node died) before it is recorded as lost.
 LOST_WORKER_RETRIES = 3
+# The most jobs a worker takes at once (when the queue is long).
+MAX_JOBS_PER_TAKE = 4
 # How long a write waits for others to share its transaction.
 WRITE_WINDOW_S = 0.005
 DUPLICATE = "duplicate of a program already evaluated in this run"
@@ -125,18 +127,25 @@ class ArchiveActor:
         if self.closed or key in self.dead:
             return None
         if self.queue:
-            job = self.queue.popleft()
+            # A long queue (every worker busy): a share of it per request, up to
+            # MAX_JOBS_PER_TAKE, so the archive handles one request per few children, not one
+            # each. A short queue: one job, so no worker sits on work another could start.
+            share = len(self.queue) // max(1, len(self.workers))
+            jobs = [self.queue.popleft() for _ in range(max(1, min(share, MAX_JOBS_PER_TAKE)))]
         else:
             waiter = asyncio.get_running_loop().create_future()
             self.idle.append(waiter)
             job = await waiter
             if job is None:
                 return None
-        if key in self.dead:  # died while it waited: the job goes to another
-            self._enqueue(job, front=True)
+            jobs = [job]
+        if key in self.dead:  # died while it waited: the jobs go to another
+            for job in reversed(jobs):
+                self._enqueue(job, front=True)
             return None
-        held[job["id"]] = job
-        return [job]
+        for job in jobs:
+            held[job["id"]] = job
+        return jobs
 
     def _enqueue(self, job: dict[str, Any], front: bool = False) -> None:
         while self.idle:
@@ -220,7 +229,13 @@ class ArchiveActor:
         while self.in_evaluation[island] > 0:
             self._settled.clear()
             await self._settled.wait()
+        await self._drained()
         return self.db.island_totals(self.run_id, island)
+
+    async def _drained(self) -> None:
+        """Once every write queued so far is committed."""
+        while self.writes or (self._flusher is not None and not self._flusher.done()):
+            await asyncio.sleep(WRITE_WINDOW_S)
 
     # --- writes ----------------------------------------------------------------------------
     async def record(
@@ -295,8 +310,7 @@ class ArchiveActor:
 
     async def finish(self, status: str) -> None:
         """Record the run's final status (after every pending write) and stop the workers."""
-        while self.writes or (self._flusher is not None and not self._flusher.done()):
-            await asyncio.sleep(WRITE_WINDOW_S)
+        await self._drained()
         self.db.finish_run(self.run_id, status)
         self.closed = True
         while self.idle:

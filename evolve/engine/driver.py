@@ -51,7 +51,11 @@ SPARE_TOKENS = 4
 class Evolution:
     """Drives one run: seeds or restores the islands, hands out budget tokens, stops on budget."""
 
-    def __init__(self, cfg: dict[str, Any], run_dir: Path, view=None) -> None:
+    def __init__(
+        self, cfg: dict[str, Any], run_dir: Path, view=None, started: float | None = None
+    ) -> None:
+        """`started`: when the command began (time.monotonic()), if before this; the start-up
+        figures, the wall-time budget and the rate count from it."""
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.run_id = self.run_dir.name
@@ -66,6 +70,8 @@ class Evolution:
         self.progress = Progress(
             self.problem.name, self.budget.evaluations, int(cfg["search"]["islands"])
         )
+        if started is not None:
+            self.progress.started = started
 
     # --- setup -----------------------------------------------------------------------------
     def _start_actors(self) -> dict[str, Any]:
@@ -490,7 +496,7 @@ class Evolution:
                 exchange(i)
             if pad_every and p.evaluations >= next_note and not stopping:
                 self._write_scratchpad(pad_every)
-                next_note = p.evaluations + pad_every
+                next_note = (p.evaluations // pad_every + 1) * pad_every
             if interval > 0 and p.evaluations >= next_migration:
                 try:
                     self._migrate()

@@ -37,7 +37,11 @@ class EvaluatorActor:
 
         self.problem = load_problem_ref(problem_ref)
         warm_up(self.problem)  # the scoring process starts while the sandbox does
-        _ = self.problem.evaluator_module  # import (and compile) the trusted evaluator once
+        if self.problem.heuristic:
+            # Its instances and cascades call the trusted evaluator in this process: import
+            # (and compile) it once, now. A construction problem is scored in the scoring
+            # process, and its inputs came with the problem: nothing to import here.
+            _ = self.problem.evaluator_module
         self.timeout_s = timeout_s
         self.sandbox = sandbox.Sandbox(
             preload=tuple(preload),

@@ -198,7 +198,7 @@ def test_a_wall_time_budget_cancels_the_requests_in_flight_and_charges_them(
     and says by how much it went over."""
     with StubLLM(default=slow(120, _edit(99))) as stub:
         stub.script(*[reply(_edit(k)) for k in range(4)])
-        rc, run = _budget_run(tmp_path, stub, "budget.wall_time_s=20")
+        rc, run = _budget_run(tmp_path, stub, "budget.wall_time_s=45")
     assert rc == 0
     cancelled = _cancelled(run)
     assert cancelled, "the slow requests in flight were not recorded as cancelled"
@@ -208,7 +208,7 @@ def test_a_wall_time_budget_cancels_the_requests_in_flight_and_charges_them(
     # The slow answers would have taken 120 s: the run did not wait for any of them.
     assert updated - created < 100, updated - created
     out = capsys.readouterr().out
-    assert "wall-time budget of 20 s reached" in out
+    assert "wall-time budget of 45 s reached" in out
     assert "past the wall-time budget" in out and "cancelled in flight" in out
 
 
