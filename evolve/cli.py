@@ -404,7 +404,7 @@ def _resume_config(
         base.merge_with_dotlist(dotlist)
     except Exception as exc:
         raise UsageError(f"resume: cannot apply overrides {dotlist}: {exc}") from None
-    out = OmegaConf.to_container(base, resolve=True)
+    out = OmegaConf.to_container(base, resolve=True, enum_to_str=True)
     out["resume"] = str(run_dir)
     return out
 
@@ -433,7 +433,7 @@ def _run_job_inner(cfg) -> None:
     from evolve.report.live import LiveView, summary
 
     hc = HydraConfig.get()
-    cfg_dict = OmegaConf.to_container(cfg, resolve=True)
+    cfg_dict = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     if cfg_dict.get("resume"):
         cfg_dict = _resume_config(cfg_dict, cfg_dict["resume"], list(hc.overrides.task))
         run_dir = Path(cfg_dict["resume"])
@@ -506,7 +506,7 @@ def _precheck_overrides(overrides: list[str]) -> dict:
     plain = [o for o in plain if not o.startswith(("hydra.", "hydra/"))]
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None, job_name="evolve"):
         cfg = compose(config_name="config", overrides=plain)
-    return OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
 
 def _sweeps_on_ray(argv: list[str]) -> bool:
@@ -573,6 +573,14 @@ def cmd_run(argv: list[str], debug: bool) -> int:
 
 
 def _one_line_hydra_error(exc: Exception) -> str:
+    from omegaconf.errors import OmegaConfBaseException
+
+    from evolve.config import one_line
+
+    cause = exc.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        # Hydra's own text ("Error merging override x=y") drops the reason; the schema's has it.
+        return one_line(cause)
     text = " ".join(str(exc).split())
     text = text.replace("To append to your config use", "(to add a new key use")
     if "(to add a new key use" in text:

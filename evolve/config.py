@@ -7,11 +7,26 @@ presets (llm=openai, search=..., problem=erdos/golomb); this file is the schema 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import MISSING as NO_DEFAULT
+from dataclasses import dataclass, field, fields, is_dataclass
+from functools import lru_cache
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+from evolve.choices import Bandit, Selection
+
+
+def bounded(
+    default: Any = NO_DEFAULT,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+) -> Any:
+    """A field with a default and the range its value must lie in (checked by `validate`)."""
+    return field(default=default, metadata={"ge": ge, "gt": gt, "le": le})
 
 
 @dataclass
@@ -23,7 +38,7 @@ class ProblemConfig:
 @dataclass
 class ModelConfig:
     model: str = MISSING  # any litellm model string, e.g. openai/gpt-4.1-mini
-    weight: float = 1.0  # share of requests in a weighted ensemble
+    weight: float = bounded(1.0, ge=0.0)  # share of requests in a weighted ensemble
     api_base: str | None = None  # OpenAI-compatible server URL (vLLM, Ollama, LM Studio)
     api_key_env: str | None = None  # NAME of the environment variable holding the key
     input_cost_per_mtok: float | None = None  # $ per million prompt tokens (overrides litellm)
@@ -41,16 +56,19 @@ class LLMConfig:
     output_cost_per_mtok: float | None = None  # $ per million completion tokens
     # An ensemble: if non-empty, these models are used instead of `model`.
     ensemble: list[ModelConfig] = field(default_factory=list)
-    selection: str = (
-        "weighted"  # weighted | ucb | thompson (bandits reward improvement over the parent)
-    )
+    # weighted | ucb | thompson (the bandits reward improvement over the parent)
+    selection: Bandit = Bandit.weighted
     replay_file: str | None = None  # for llm=replay: a JSONL file of recorded prompts and responses
     temperature: float = 0.8
-    max_tokens: int = 4096
-    timeout_s: float = 120.0  # per request
-    max_retries: int = 3  # the only retry layer (litellm's own retries are off)
-    backoff_s: float = 1.0  # first retry delay; doubles per attempt (Retry-After wins when given)
-    diff_probability: float = 0.8  # share of prompts asking for SEARCH/REPLACE edits vs a rewrite
+    max_tokens: int = bounded(4096, ge=1)
+    timeout_s: float = bounded(120.0, gt=0.0)  # per request
+    max_retries: int = bounded(3, ge=0)  # the only retry layer (litellm's own retries are off)
+    backoff_s: float = bounded(
+        1.0, ge=0.0
+    )  # first retry delay; doubles per attempt (Retry-After wins when given)
+    diff_probability: float = bounded(
+        0.8, ge=0.0, le=1.0
+    )  # share of prompts asking for SEARCH/REPLACE edits vs a rewrite
 
 
 @dataclass
@@ -62,7 +80,7 @@ class NoveltyConfig:
     # Cosine similarity to the nearest program at or above which a child is rejected. The
     # offline embedding reads constants to two significant digits, so 0.9995 rejects programs
     # that differ only by constants nudged below that; for an LLM embedding ~0.95 is usual.
-    threshold: float = 0.9995
+    threshold: float = bounded(0.9995, gt=0.0, le=1.0)
     model: str | None = None  # a litellm embedding model; None: the offline token embedding
     api_base: str | None = None  # for `model` on a local or compatible server
     api_key_env: str | None = None  # the environment variable holding `model`'s API key
@@ -76,8 +94,12 @@ class JudgeConfig:
     # Any litellm model; a cheap one (e.g. openai/gpt-4.1-nano) for real runs. The default is
     # the offline judge, which rejects only edits that cannot change what the program computes.
     model: str = "evolve-local/judge"
-    threshold: float = 0.1  # a child whose predicted chance of improving is below this is not run
-    audit: float = 0.0  # share of rejected children run anyway (not kept) to measure the judge
+    threshold: float = bounded(
+        0.1, ge=0.0, le=1.0
+    )  # a child whose predicted chance of improving is below this is not run
+    audit: float = bounded(
+        0.0, ge=0.0, le=1.0
+    )  # share of rejected children run anyway (not kept) to measure the judge
     api_base: str | None = None
     api_key_env: str | None = None
 
@@ -88,35 +110,40 @@ class ScratchpadConfig:
     failed, rewritten every `every` evaluations and carried by later prompts."""
 
     enabled: bool = False
-    every: int = 50  # evaluations between versions of the note
-    max_chars: int = 1500  # of the note shown in a prompt
+    every: int = bounded(50, ge=1)  # evaluations between versions of the note
+    max_chars: int = bounded(1500, ge=0)  # of the note shown in a prompt
 
 
 @dataclass
 class SearchConfig:
-    islands: int = 2
-    population_size: int = 40  # programs kept per island (MAP-Elites elites always stay)
-    grid_bins: int = 6  # bins per feature dimension of each island's MAP-Elites grid
+    islands: int = bounded(2, ge=1)
+    population_size: int = bounded(
+        40, ge=1
+    )  # programs kept per island (MAP-Elites elites always stay)
+    grid_bins: int = bounded(6, ge=1)  # bins per feature dimension of each island's MAP-Elites grid
     # code_length and eval_time are available; eval_time makes a run depend on machine timing,
     # so it is off by default (runs reproduce from their seed).
     generic_features: list[str] = field(default_factory=lambda: ["code_length"])
     # tournament | proportional | power_law | hill_climb (always the best) | seed (always the
     # seed program: the "sample" baseline of bench/search.py)
-    selection: str = "power_law"  # the rank-th best with probability ~ rank^-alpha
-    tournament_size: int = 3
-    temperature: float = 0.3  # for proportional selection
-    power_law_alpha: float = 3.0  # for power_law selection (docs/search.md: why 3)
-    inspirations: int = 2  # other programs shown in each prompt
-    in_flight_per_island: int = 2  # LLM requests in flight per island (the concurrency)
+    selection: Selection = Selection.power_law  # the rank-th best with probability ~ rank^-alpha
+    tournament_size: int = bounded(3, ge=1)
+    temperature: float = bounded(0.3, gt=0.0)  # for proportional selection
+    power_law_alpha: float = bounded(3.0, ge=0.0)  # for power_law selection (docs/search.md: why 3)
+    inspirations: int = bounded(2, ge=0)  # other programs shown in each prompt
+    in_flight_per_island: int = bounded(
+        2, ge=1
+    )  # LLM requests in flight per island (the concurrency)
     # Start an island's next LLM request as soon as an answer arrives, while that child is
     # still being checked and evaluated (up to in_flight_per_island children in evaluation).
     # Off: each request slot waits for its child's score, which with one island and one
     # request in flight makes a run reproducible from its seed.
     pipeline: bool = True
-    migration_interval: int = 40  # evaluations between migrations around the ring (0: never)
-    stagnation_reset: int = (
-        0  # re-seed an island after this many evaluations without improvement (0: never)
-    )
+    migration_interval: int = bounded(
+        40, ge=0
+    )  # evaluations between migrations around the ring (0: never)
+    # Re-seed an island after this many evaluations without improvement (0: never).
+    stagnation_reset: int = bounded(0, ge=0)
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     scratchpad: ScratchpadConfig = field(default_factory=ScratchpadConfig)
@@ -124,14 +151,16 @@ class SearchConfig:
     # any of diff, rewrite, explain, crossover and a problem's own prompts/NAME.txt. Empty:
     # diff or rewrite by llm.diff_probability.
     prompt_variants: list[str] = field(default_factory=list)
-    prompt_selection: str = "thompson"  # weighted | ucb | thompson
+    prompt_selection: Bandit = Bandit.thompson  # weighted | ucb | thompson
 
 
 @dataclass
 class SandboxConfig:
-    workers: int = 2  # evaluator processes (warm workers)
-    cpus_per_worker: float = 1.0  # Ray CPUs each evaluator reserves
-    timeout_s: float | None = None  # wall-time limit per child (None: the problem's own)
+    workers: int = bounded(2, ge=1)  # evaluator processes (warm workers)
+    cpus_per_worker: float = bounded(1.0, ge=0.0)  # Ray CPUs each evaluator reserves
+    timeout_s: float | None = bounded(
+        None, gt=0.0
+    )  # wall-time limit per child (None: the problem's own)
     # Modules the warm workers import once, so children start with them loaded.
     preload: list[str] = field(default_factory=lambda: ["numpy", "numba"])
     # Preloaded modules that make every fork dearer (numba: ~1.5x, bench/sandbox.py): each
@@ -145,17 +174,19 @@ class SandboxConfig:
 @dataclass
 class ClusterConfig:
     address: str | None = None  # None: start Ray locally; "auto" or ray://host:port: join
-    num_cpus: int | None = None  # CPUs for a local Ray (None: all)
+    num_cpus: int | None = bounded(None, ge=1)  # CPUs for a local Ray (None: all)
     log_to_driver: bool = False  # show actor logs in the console
 
 
 @dataclass
 class BudgetConfig:
-    evaluations: int = 2000  # children run in the sandbox (the seed counts)
-    wall_time_s: float | None = None
-    max_cost_usd: float | None = None
-    max_llm_calls: int | None = None
-    max_iterations: int | None = None  # LLM round-trips incl. rejected edits (None: 5x evaluations)
+    evaluations: int = bounded(2000, ge=1)  # children run in the sandbox (the seed counts)
+    wall_time_s: float | None = bounded(None, gt=0.0)
+    max_cost_usd: float | None = bounded(None, ge=0.0)
+    max_llm_calls: int | None = bounded(None, ge=0)
+    max_iterations: int | None = bounded(
+        None, ge=1
+    )  # LLM round-trips incl. rejected edits (None: 5x evaluations)
 
 
 @dataclass
@@ -166,16 +197,16 @@ class LiteratureConfig:
     )
     llm_api_base: str | None = None  # server URL for that model, if not the provider's default
     llm_api_key_env: str | None = None  # NAME of the environment variable holding its key
-    llm_timeout_s: float = 60.0
+    llm_timeout_s: float = bounded(60.0, gt=0.0)
     # How long the end of a run waits for the check of its final best (never past a
     # wall-time budget); a check not done by then leaves the best unchecked, and says so.
-    final_wait_s: float = 300.0
+    final_wait_s: float = bounded(300.0, ge=0.0)
 
 
 @dataclass
 class ReportConfig:
     live: bool = True  # the live console view
-    refresh_per_second: float = 4.0
+    refresh_per_second: float = bounded(4.0, gt=0.0)
 
 
 @dataclass
@@ -194,6 +225,8 @@ class EvolveConfig:
 
 
 def register() -> None:
+    from hydra.core.config_store import ConfigStore
+
     cs = ConfigStore.instance()
     cs.store(name="evolve_schema", node=EvolveConfig)
 
@@ -203,38 +236,106 @@ def llm_models(llm: dict[str, Any]) -> list[dict[str, Any]]:
     return list(llm.get("ensemble") or []) or [llm]
 
 
-def validate(cfg: dict[str, Any]) -> None:
-    """Checks Hydra's types cannot express; raise ValueError naming the key and the fix."""
-    from evolve.population.island import SELECTIONS
+class ConfigError(ValueError):
+    """A run config that does not fit the schema; the message names the key and what is allowed."""
 
-    s = cfg["search"]
-    if s["islands"] < 1:
-        raise ValueError("search.islands must be at least 1")
-    if s["selection"] not in SELECTIONS:
-        raise ValueError(
-            f"search.selection={s['selection']!r} is unknown; choose one of {', '.join(SELECTIONS)}"
-        )
-    if s["in_flight_per_island"] < 1:
-        raise ValueError("search.in_flight_per_island must be at least 1")
-    if cfg["budget"]["evaluations"] < 1:
-        raise ValueError("budget.evaluations must be at least 1")
-    if cfg["sandbox"]["workers"] < 1:
-        raise ValueError("sandbox.workers must be at least 1")
-    if not cfg["llm"]["model"] and not cfg["llm"]["ensemble"]:
-        raise ValueError("llm.model is empty; give a litellm model string or an llm.ensemble")
+
+_NO_SUCH_KEY = "no such setting; check the spelling (`evolve run --cfg job` lists every key)"
+_OMEGACONF_WORDING = (
+    (re.compile(r"Invalid value (.*), expected one of \[(.*)\]"), r"must be one of \2, got \1"),
+    (
+        re.compile(r"Value (.*) of type '\w+' could not be converted to Integer"),
+        r"must be an integer, got \1",
+    ),
+    (
+        re.compile(r"Value (.*) of type '\w+' could not be converted to Float"),
+        r"must be a number, got \1",
+    ),
+    (
+        re.compile(r"Value (.*) of type '\w+' could not be converted to Boolean"),
+        r"must be true or false, got \1",
+    ),
+    (
+        re.compile(r"Value (.*) of type '\w+' could not be converted to (\w+)"),
+        r"must be of type \2, got \1",
+    ),
+    (re.compile(r"Key '(.*)' not in '\w+'"), _NO_SUCH_KEY),
+    (re.compile(r"Key '(.*)' is not in struct"), _NO_SUCH_KEY),
+)
+
+
+def one_line(exc: Exception, section: str = "") -> str:
+    """An OmegaConf schema error as `key: what is allowed, got what` on one line (the key
+    under `section` when the values checked were one group's)."""
+    msg = str(getattr(exc, "msg", "") or exc).splitlines()[0].strip()
+    for pattern, words in _OMEGACONF_WORDING:
+        if pattern.fullmatch(msg):
+            msg = pattern.sub(words, msg)
+            break
+    key = ".".join(k for k in (section, getattr(exc, "full_key", "") or "") if k)
+    return f"{key}: {msg}" if key else msg
+
+
+def _schema_of(section: str) -> type:
+    node: Any = EvolveConfig
+    for part in section.split(".") if section else []:
+        node = {f.name: f for f in fields(node)}[part].default_factory  # type: ignore[misc]
+    return node
+
+
+@lru_cache(maxsize=16)
+def _structured(schema: type) -> Any:
+    # Building the typed config takes ~0.1 s; merging copies it, so one serves every check.
+    from omegaconf import OmegaConf
+
+    return OmegaConf.structured(schema)
+
+
+def check(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` checked against the schema of `section` ("" for the whole config, "llm" for one
+    group): types, Enums, unknown keys (via OmegaConf) and ranges. Returns it with defaults
+    filled in and Enums as their plain values; raises ConfigError naming the key."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    schema = _schema_of(section)
+    if not isinstance(values, dict):
+        raise ConfigError(f"{section or 'the config'}: must be a mapping, got {values!r:.60}")
+    try:
+        merged = OmegaConf.merge(_structured(schema), values)
+        plain = OmegaConf.to_container(merged, resolve=True, enum_to_str=True)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(one_line(exc, section)) from None
+    _check_ranges(schema, plain, section)
+    return plain  # type: ignore[return-value]
+
+
+def _check_ranges(schema: type, values: dict[str, Any], prefix: str) -> None:
+    for f in fields(schema):
+        key, value = f"{prefix}.{f.name}" if prefix else f.name, values.get(f.name)
+        if isinstance(value, dict) and is_dataclass(f.default_factory):
+            _check_ranges(f.default_factory, value, key)  # type: ignore[arg-type]
+        elif isinstance(value, list) and f.name == "ensemble":
+            for i, item in enumerate(value):
+                _check_ranges(ModelConfig, item, f"{key}[{i}]")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            ge, gt, le = (f.metadata.get(k) for k in ("ge", "gt", "le"))
+            if ge is not None and value < ge:
+                raise ConfigError(f"{key}: must be at least {ge:g}, got {value!r}")
+            if gt is not None and not value > gt:
+                raise ConfigError(f"{key}: must be greater than {gt:g}, got {value!r}")
+            if le is not None and value > le:
+                raise ConfigError(f"{key}: must be at most {le:g}, got {value!r}")
+
+
+def validate(cfg: dict[str, Any]) -> None:
+    """Check a whole run config (composed by Hydra, or a resumed run's saved one) against the
+    schema, then what one key alone cannot say; raise ConfigError naming the key and the fix."""
+    cfg = check("", cfg)
     from evolve.mutation.client import check_config
 
     check_config(cfg["llm"])
-    if not 0.0 <= cfg["llm"]["diff_probability"] <= 1.0:
-        raise ValueError("llm.diff_probability must be between 0 and 1")
-    from evolve.mutation.ensemble import SELECTIONS as BANDITS
-
-    if s.get("prompt_selection", "thompson") not in BANDITS:
-        raise ValueError(
-            f"search.prompt_selection={s['prompt_selection']!r} is unknown; choose one of "
-            f"{', '.join(BANDITS)}"
-        )
-    variants = list(s.get("prompt_variants") or [])
+    variants = list(cfg["search"]["prompt_variants"])
     if variants:
         from evolve.mutation.prompts import template_names
         from evolve.problem import load_problem
@@ -242,16 +343,7 @@ def validate(cfg: dict[str, Any]) -> None:
         names = template_names(load_problem(cfg["problem"]["name"]).path)
         unknown = [v for v in variants if v not in names]
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"search.prompt_variants: no template {', '.join(map(repr, unknown))}; the "
                 f"templates are {', '.join(names)} (a problem adds its own in prompts/NAME.txt)"
             )
-    if (s.get("scratchpad") or {}).get("enabled") and int(s["scratchpad"]["every"]) < 1:
-        raise ValueError("search.scratchpad.every must be at least 1 evaluation")
-    judge = s.get("judge") or {}
-    for key in ("threshold", "audit"):
-        if not 0.0 <= float(judge.get(key, 0.0)) <= 1.0:
-            raise ValueError(f"search.judge.{key} must be between 0 and 1")
-    nov = s.get("novelty") or {}
-    if not 0.0 < float(nov.get("threshold", 0.9995)) <= 1.0:
-        raise ValueError("search.novelty.threshold must be in (0, 1]: a cosine similarity")

@@ -22,35 +22,11 @@ import numpy as np
 import yaml
 
 from evolve.evaluators.evaluation import Evaluation
-from evolve.evaluators.instances import (
-    InstanceSpecError,
-    Online,
-    Stage,
-    parse_cascade,
-    parse_instances,
-    parse_online,
-)
-from evolve.evaluators.spec import OutputError, OutputSpec
+from evolve.evaluators.instances import Online, Stage
+from evolve.evaluators.spec import ArraySpec, OutputError, OutputSpec
 from evolve.paths import problems_dir
 
 REQUIRED_FILES = ("problem.yaml", "initial.py", "evaluator.py")
-_YAML_KEYS = {
-    "name": "the problem's name, e.g. erdos/min_overlap",
-    "title": "a one-line title",
-    "direction": "max or min",
-    "description": "the statement that goes into the prompt",
-    "entrypoint": "the function the child program defines (default solve)",
-    "outputs": "name -> {dtype, shape, max_elements}",
-    "params": "instance parameters passed to the evaluator (and harness)",
-    "limits": "{time_s, memory_mb, score_time_s}",
-    "features": "metric names used as MAP-Elites dimensions",
-    "cascade": "evaluation stages, cheapest first (heuristic problems; optional)",
-    "instances": "heuristic problems: instance sets train/validation/test -> dataset -> source",
-    "online": "online problems: true or {item_size, decision_size}; items reach the child one at a time",
-    "literature": "the id of the problem's entry in the known-results catalogue",
-    "harness": "file name of the sandbox-side harness, for heuristic problems",
-    "tolerance": "relative tolerance for matching a known value",
-}
 
 
 class ProblemError(ValueError):
@@ -64,19 +40,6 @@ class Limits:
     time_s: float = 30.0
     memory_mb: int = 2048
     score_time_s: float = 60.0  # the trusted evaluator's time to score one child's outputs
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> Limits:
-        d = dict(d or {})
-        unknown = set(d) - {"time_s", "memory_mb", "score_time_s"}
-        if unknown:
-            raise ProblemError(
-                f"limits: unknown keys {sorted(unknown)}; allowed: time_s, memory_mb, score_time_s"
-            )
-        score_time_s = float(d.get("score_time_s", 60.0))
-        if not score_time_s > 0:
-            raise ProblemError(f"limits: score_time_s must be positive, not {score_time_s}")
-        return cls(float(d.get("time_s", 30.0)), int(d.get("memory_mb", 2048)), score_time_s)
 
 
 @dataclass
@@ -299,65 +262,45 @@ def load_problem(name_or_path: str | Path, params: dict[str, Any] | None = None)
     try:
         raw = yaml.safe_load((folder / "problem.yaml").read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ProblemError(f"{folder / 'problem.yaml'} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ProblemError(f"{folder / 'problem.yaml'} must be a mapping of keys to values")
-    unknown = set(raw) - set(_YAML_KEYS)
-    if unknown:
         raise ProblemError(
-            f"{folder / 'problem.yaml'}: unknown keys {sorted(unknown)}; allowed: {sorted(_YAML_KEYS)}"
-        )
-    for key in ("name", "direction", "description", "outputs"):
-        if key not in raw:
-            raise ProblemError(f"{folder / 'problem.yaml'} must set {key!r} ({_YAML_KEYS[key]})")
-    if raw["direction"] not in ("max", "min"):
-        raise ProblemError(
-            f"{folder / 'problem.yaml'}: direction must be 'max' or 'min', not {raw['direction']!r}"
-        )
-    defaults = dict(raw.get("params") or {})
+            f"{folder / 'problem.yaml'} is not valid YAML: {' '.join(str(exc).split())}"
+        ) from None
+    where = folder / "problem.yaml"
+    from evolve.schemas import validate
+    from evolve.schemas.problem import ProblemFile
+
+    try:
+        spec = validate(ProblemFile, raw, str(where))
+    except ValueError as exc:
+        raise ProblemError(str(exc)) from None
+    defaults = dict(spec.params)
     given = dict(params or {})
     bad = set(given) - set(defaults)
     if bad:
         raise ProblemError(
-            f"problem {raw['name']!r} has no parameter(s) {sorted(bad)}; its parameters: {sorted(defaults) or 'none'}"
+            f"problem {spec.name!r} has no parameter(s) {sorted(bad)}; its parameters: {sorted(defaults) or 'none'}"
         )
     defaults.update(given)
-    try:
-        outputs = OutputSpec.from_dict(raw["outputs"])
-    except ValueError as exc:
-        raise ProblemError(f"{folder / 'problem.yaml'}: {exc}") from None
-    harness = raw.get("harness")
-    if harness is not None and not (folder / harness).exists():
-        raise ProblemError(f"{folder / 'problem.yaml'}: harness file {harness!r} does not exist")
-    where = str(folder / "problem.yaml")
-    try:
-        instance_sets = parse_instances(raw.get("instances"), where)
-        online = parse_online(raw.get("online"), where)
-        cascade = parse_cascade(raw.get("cascade"), where)
-    except InstanceSpecError as exc:
-        raise ProblemError(str(exc)) from None
-    if (online or cascade) and not instance_sets:
-        raise ProblemError(f"{where}: online and cascade need instance sets (an instances: key)")
-    if instance_sets and harness is None:
-        raise ProblemError(
-            f"{where}: a problem with instances needs a harness (harness: harness.py)"
-        )
+    if spec.harness is not None and not (folder / spec.harness).exists():
+        raise ProblemError(f"{where}: harness: file {spec.harness!r} does not exist")
     return Problem(
-        name=str(raw["name"]),
+        name=spec.name,
         path=folder,
-        title=str(raw.get("title", raw["name"])),
-        direction=raw["direction"],
-        description=str(raw["description"]).strip(),
-        entrypoint=str(raw.get("entrypoint", "solve")),
-        outputs=outputs,
+        title=spec.title or spec.name,
+        direction=spec.direction.value,
+        description=spec.description.strip(),
+        entrypoint=spec.entrypoint,
+        outputs=OutputSpec(
+            {name: ArraySpec.from_schema(name, a) for name, a in spec.outputs.items()}
+        ),
         params=defaults,
-        limits=Limits.from_dict(raw.get("limits")),
-        features=list(raw.get("features") or []),
-        literature_id=raw.get("literature"),
-        harness=(folder / harness) if harness else None,
-        tolerance=float(raw.get("tolerance", 1e-9)),
+        limits=Limits(**spec.limits.model_dump()),
+        features=list(spec.features),
+        literature_id=spec.literature,
+        harness=(folder / spec.harness) if spec.harness else None,
+        tolerance=spec.tolerance,
         config=raw,
-        instance_sets=instance_sets,
-        online=online,
-        cascade=cascade,
+        instance_sets=spec.instance_sets(),
+        online=spec.online_frame(),
+        cascade=spec.stages(),
     )

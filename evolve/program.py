@@ -157,10 +157,14 @@ def apply_rewrite(parent: str, new_code: str) -> str:
     """Accept a full rewrite: either a whole program whose frozen parts are unchanged, or new
     block contents (when the parent has exactly one block) spliced into the parent."""
     blocks = find_blocks(parent)
-    if BLOCK_START in new_code or not blocks:
+    # Either marker means a whole program: a stray END spliced into a block would leave the
+    # child's markers unbalanced, and every later edit of it malformed.
+    if BLOCK_START in new_code or BLOCK_END in new_code or not blocks:
         child = new_code if new_code.endswith("\n") else new_code + "\n"
         if blocks:
             _check_frozen(parent, child)
+        else:
+            find_blocks(child)  # a program with no blocks may gain them, balanced
     elif len(blocks) == 1:
         body = new_code if new_code.endswith("\n") else new_code + "\n"
         child = parent[: blocks[0].start] + body + parent[blocks[0].end :]

@@ -120,7 +120,7 @@ def _config(*overrides: str) -> dict:
     _register_resolvers()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
         cfg = compose(config_name="config", overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
 
 def test_a_dead_island_is_rebuilt_and_the_run_completes(ray_session, tmp_path):

@@ -107,6 +107,15 @@ def test_rewrite_of_whole_program_must_keep_frozen_parts():
     assert e.value.kind == "outside_block"
 
 
+def test_rewrite_with_a_stray_block_end_is_rejected_not_spliced():
+    # Found by tests/test_fuzz_inputs.py: a whole program whose START marker the model left
+    # out was spliced into the block, END marker and all, giving a child no edit could touch.
+    whole = PARENT.replace("# EVOLVE-BLOCK-START\n", "").replace("a = 1.5", "a = 9.0")
+    with pytest.raises(EditError) as e:
+        apply_response(PARENT, f"```python\n{whole}```")
+    assert e.value.kind == "outside_block"
+
+
 def test_hash_ignores_comments_and_layout_only():
     assert code_hash(PARENT) == code_hash(
         PARENT.replace("    a = 1.5", "    a = 1.5  # tuned") + "\n\n"

@@ -74,5 +74,5 @@ def test_the_scoring_process_is_killed_at_the_limit(slow_problem):
 def test_score_time_s_must_be_positive(tmp_path, slow_problem):
     yaml_file = slow_problem.path / "problem.yaml"
     yaml_file.write_text(yaml_file.read_text().replace("score_time_s: 2", "score_time_s: 0"))
-    with pytest.raises(evolve.ProblemError, match="score_time_s must be positive"):
+    with pytest.raises(evolve.ProblemError, match="score_time_s: must be positive"):
         evolve.load_problem(slow_problem.path)

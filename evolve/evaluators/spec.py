@@ -38,36 +38,17 @@ class ArraySpec:
     optional: bool = False  # the program may leave this output out
 
     @classmethod
-    def from_dict(cls, name: str, d: dict[str, Any]) -> ArraySpec:
-        unknown = set(d) - {"dtype", "shape", "max_elements", "min_elements", "optional"}
-        if unknown:
-            raise ValueError(
-                f"output {name!r}: unknown keys {sorted(unknown)}; allowed: dtype, shape, max_elements, min_elements, optional"
-            )
-        if not isinstance(d.get("optional", False), bool):
-            raise ValueError(
-                f"output {name!r}: optional must be true or false, not {d['optional']!r}"
-            )
-        dtype = d.get("dtype", "float")
-        if dtype not in _KINDS:
-            raise ValueError(
-                f"output {name!r}: dtype must be one of {sorted(_KINDS)}, not {dtype!r}"
-            )
-        shape = d.get("shape", [None])
-        if not isinstance(shape, (list, tuple)) or not all(
-            s is None or (isinstance(s, int) and s >= 0) for s in shape
-        ):
-            raise ValueError(
-                f"output {name!r}: shape must be a list of sizes or null, not {shape!r}"
-            )
-        return cls(
-            name=name,
-            dtype=dtype,
-            shape=tuple(shape),
-            max_elements=int(d.get("max_elements", DEFAULT_MAX_ELEMENTS)),
-            min_elements=int(d.get("min_elements", 1)),
-            optional=bool(d.get("optional", False)),
-        )
+    def from_dict(cls, name: str, d: dict[str, Any] | None) -> ArraySpec:
+        """One output's spec as problem.yaml declares it (checked by its schema)."""
+        from evolve.schemas import validate
+        from evolve.schemas.problem import ArraySchema
+
+        return cls.from_schema(name, validate(ArraySchema, d, f"output {name!r}"))
+
+    @classmethod
+    def from_schema(cls, name: str, s: Any) -> ArraySpec:
+        """From a checked `evolve.schemas.problem.ArraySchema`."""
+        return cls(name, s.dtype.value, tuple(s.shape), s.max_elements, s.min_elements, s.optional)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,9 +113,12 @@ class OutputSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OutputSpec:
-        if not isinstance(d, dict) or not d:
-            raise ValueError("'outputs' must map each output name to its spec")
-        return cls({name: ArraySpec.from_dict(name, spec or {}) for name, spec in d.items()})
+        """The outputs as problem.yaml declares them (checked by its schema)."""
+        from evolve.schemas import validate
+        from evolve.schemas.problem import Outputs
+
+        checked = validate(Outputs, d, "outputs")
+        return cls({name: ArraySpec.from_schema(name, s) for name, s in checked.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return {name: spec.to_dict() for name, spec in self.arrays.items()}

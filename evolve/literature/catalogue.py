@@ -113,33 +113,15 @@ def infer_as_of(data: dict[str, Any]) -> str | None:
 
 
 def validate_catalogue(data: Any, where: str = "catalogue") -> None:
-    """Raise CatalogueError naming the first problem found; the shape is documented in docs/literature.md."""
-    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
-        raise CatalogueError(f"{where}: a catalogue is a JSON object with an 'entries' list")
-    seen: set[str] = set()
-    for i, entry in enumerate(data["entries"]):
-        label = f"{where}: entry {i}"
-        if not isinstance(entry, dict):
-            raise CatalogueError(f"{label} is not an object")
-        eid = entry.get("id")
-        if not isinstance(eid, str) or not eid:
-            raise CatalogueError(f"{label} has no string 'id'")
-        label = f"{where}: entry {eid!r}"
-        if eid in seen:
-            raise CatalogueError(f"{label} appears twice; ids must be unique")
-        seen.add(eid)
-        if entry.get("best_known") is not None and not isinstance(entry["best_known"], dict):
-            raise CatalogueError(
-                f"{label}: best_known must be null or an object with value, citation, status"
-            )
-        bk = entry.get("best_known") or {}
-        if bk.get("value") is not None and not bk.get("citation") and not entry.get("source"):
-            raise CatalogueError(f"{label}: best_known.value {bk['value']!r} has no citation")
-        if not isinstance(entry.get("history", []), list):
-            raise CatalogueError(f"{label}: history must be a list")
-        num = entry.get("erdos_problem")
-        if num is not None and not isinstance(num, int):
-            raise CatalogueError(f"{label}: erdos_problem must be an integer or null, not {num!r}")
+    """Raise CatalogueError naming the first problem found (the schema is
+    evolve/schemas/catalogue.py; the shape is documented in docs/literature.md)."""
+    from evolve.schemas import validate
+    from evolve.schemas.catalogue import Catalogue
+
+    try:
+        validate(Catalogue, data, where)
+    except ValueError as exc:
+        raise CatalogueError(str(exc)) from None
 
 
 # --- merging --------------------------------------------------------------------------------

@@ -179,22 +179,22 @@ def _retry_after(exc: Exception) -> float | None:
 def check_config(llm: dict[str, Any]) -> None:
     """Raise ValueError naming the key and the fix for an `llm` config that cannot work.
 
-    Cheap and offline (no request is made): call it before a run starts."""
-    from evolve.mutation.ensemble import SELECTIONS
+    Cheap and offline (no request is made): call it before a run starts. Types, choices and
+    ranges come from the schema (evolve/config.py); here is only what one key cannot say."""
+    from evolve.config import check
 
-    selection = llm.get("selection") or "weighted"
-    if selection not in SELECTIONS:
-        raise ValueError(
-            f"llm.selection={selection!r} is unknown; choose one of {', '.join(SELECTIONS)}"
-        )
-    models = [m.get("model") for m in llm.get("ensemble") or []] or [llm.get("model")]
+    llm = check("llm", llm)
+    models = [m["model"] for m in llm["ensemble"]] or [llm["model"]]
     if not all(models):
-        raise ValueError("every model of llm.ensemble needs a litellm model string (model: ...)")
-    weights = [float(m.get("weight", 1.0)) for m in llm.get("ensemble") or []]
-    if weights and (min(weights) < 0 or max(weights) <= 0):
+        raise ValueError(
+            "llm.model is empty; give a litellm model string (and every model of an "
+            "llm.ensemble its model: ...)"
+        )
+    weights = [m["weight"] for m in llm["ensemble"]]
+    if weights and max(weights) <= 0:
         raise ValueError(f"llm.ensemble weights must be >= 0 with one > 0, got {weights}")
     if any(str(m).startswith("evolve-replay/") for m in models):
-        path = llm.get("replay_file")
+        path = llm["replay_file"]
         if not path or path == "???":
             raise ValueError(
                 "llm=replay needs a recording: add llm.replay_file=PATH (a JSONL file, e.g. "
@@ -202,8 +202,6 @@ def check_config(llm: dict[str, Any]) -> None:
             )
         if not Path(path).is_file():
             raise ValueError(f"llm.replay_file={path!r} does not exist")
-    if llm.get("max_retries", 0) < 0 or llm.get("timeout_s", 1) <= 0:
-        raise ValueError("llm.max_retries must be >= 0 and llm.timeout_s > 0")
 
 
 class LLMClient:

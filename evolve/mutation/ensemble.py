@@ -20,7 +20,9 @@ import math
 import random
 from collections.abc import Sequence
 
-SELECTIONS = ("weighted", "ucb", "thompson")
+from evolve.choices import Bandit
+
+SELECTIONS = Bandit.values()
 
 
 class Selector:

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from evolve.choices import Selection
+
 
 @dataclass
 class Member:
@@ -162,9 +164,7 @@ class Grid:
         return out
 
 
-# `seed`: every parent is the seed program (the "sample from the seed" baseline of
-# bench/search.py); `hill_climb`: always the best so far.
-SELECTIONS = ("tournament", "proportional", "power_law", "hill_climb", "seed")
+SELECTIONS = Selection.values()  # what each one does: evolve/choices.py
 
 
 class Island:

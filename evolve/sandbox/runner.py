@@ -27,11 +27,13 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -571,9 +573,32 @@ def _split_reply(res: bytes) -> tuple[dict, bytes]:
 
 
 def read_npz(data: bytes, max_bytes: int) -> dict[str, np.ndarray]:
-    """Parse an .npz from untrusted bytes: no pickles, every size checked before allocating."""
+    """Parse an .npz from untrusted bytes: no pickles, every size checked before allocating.
+    Any bytes give the arrays or a ValueError (tests/test_fuzz_inputs.py tries them)."""
     if len(data) > max_bytes + (1 << 20):
         raise ValueError(f"outputs are {len(data)} bytes; the limit is {max_bytes}")
+    try:
+        return _read_npz(data, max_bytes)
+    except _ZIP_FAULTS as exc:
+        # A child controls these bytes: what zipfile and zlib raise on a damaged, encrypted
+        # or exotic archive is the child's fault, recorded as bad output like any other.
+        raise ValueError(f"not a readable .npz ({type(exc).__name__}: {exc})") from None
+
+
+_ZIP_FAULTS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,  # compression methods and flags zipfile does not support
+    RuntimeError,  # an encrypted member
+    struct.error,
+    UnicodeDecodeError,
+    OverflowError,
+)
+
+
+def _read_npz(data: bytes, max_bytes: int) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     total = 0
     with zipfile.ZipFile(io.BytesIO(data)) as zf:

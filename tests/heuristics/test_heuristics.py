@@ -49,7 +49,7 @@ def _copy_with(tmp_path: Path, **changes) -> Path:
         ({"instances": {"validation": {"a": {"generator": "uniform", "seeds": [1]}}}}, "train set"),
         (
             {"instances": {"train": {"a": {"generator": "u", "seeds": [1]}}, "holdout": {}}},
-            "unknown instance set",
+            "instances: unknown key .holdout.",
         ),
         ({"instances": {"train": {"a": {"generator": "u"}}}}, "seeds must be a non-empty list"),
         (

@@ -320,5 +320,5 @@ def test_optional_outputs_in_the_spec():
     assert set(spec.check({"a": [1]})) == {"a"}
     with pytest.raises(OutputError, match=r"missing output\(s\) \['a'\]"):
         spec.check({"b": [1]})
-    with pytest.raises(ValueError, match="optional must be true or false"):
+    with pytest.raises(ValueError, match="optional: must be true or false"):
         ArraySpec.from_dict("a", {"optional": "yes"})
