@@ -199,6 +199,9 @@ def run_setting(
     return {
         "islands": islands,
         "evaluations": progress.evaluations,
+        # LLM iterations per counted evaluation: rejected edits (no change, duplicates) cost
+        # an island and an archive call each but are not evaluated.
+        "iterations_per_evaluation": progress.iterations / max(progress.evaluations - 1, 1),
         "window_evaluations": evals,
         "evals_per_s": evals / seconds if seconds > 0 else 0.0,
         "wall_s": wall,
@@ -361,13 +364,13 @@ def main() -> None:
         return
     print(f"start-up (evolve run to the first child recorded): {start:.1f} s")
     print(f"litellm CPU per call (spent in island processes): {llm_ms:.1f} ms")
-    head = f"{'islands':>7} {'eval/s':>7} " + " ".join(f"{r:>10}" for r in ROLES)
+    head = f"{'islands':>7} {'eval/s':>7} {'iter/ev':>7} " + " ".join(f"{r:>10}" for r in ROLES)
     print("CPU ms per evaluation, by process role (steady window):")
     print(head + f" {'central':>8} {'engine':>8}")
     for s in settings:
         per = s["cpu_ms_per_eval"]
         print(
-            f"{s['islands']:>7} {s['evals_per_s']:>7.1f} "
+            f"{s['islands']:>7} {s['evals_per_s']:>7.1f} {s['iterations_per_evaluation']:>7.2f} "
             + " ".join(f"{per[r]:>10.2f}" for r in ROLES)
             + f" {s['central_cpu_ms_per_eval']:>8.2f} {s['engine_cpu_ms_per_eval']:>8.2f}"
         )

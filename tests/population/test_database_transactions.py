@@ -84,3 +84,27 @@ def test_a_failure_while_replacing_the_elites_keeps_the_old_grid(db):
     _trigger(path, "DROP TRIGGER fail_elite")
     database.record_elites(RUN, 0, cells)
     assert _look(path)[2] == 3
+
+
+def test_a_group_commit_keeps_all_of_a_batch_or_none_of_it(db):
+    """The archive writes whatever arrives within a few milliseconds in one transaction: a
+    failure in its third child leaves none of the batch (calls, children, counts)."""
+    database, path = db
+    call = {"island": 0, "model": "m", "prompt": "p", "response": "r", "cost_usd": 0.5}
+    batch = [(call, _program(f"b = {k}\n")) for k in range(3)] + [(call, None)]
+    ids = database.record_iterations(RUN, batch)
+    assert [p is not None for _, p in ids] == [True, True, True, False]
+    assert _look(path)[:2] == (3, 3)
+    _trigger(
+        path,
+        "CREATE TRIGGER fail_third BEFORE INSERT ON programs WHEN NEW.code = 'c = 2\n' "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    )
+    with pytest.raises(sqlite3.DatabaseError, match="injected failure"):
+        database.record_iterations(RUN, [(call, _program(f"c = {k}\n")) for k in range(4)])
+    assert _look(path)[:2] == (3, 3)
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0] == 4
+        # Each child points at its own call.
+        links = other.execute("SELECT llm_call_id FROM programs ORDER BY id").fetchall()
+    assert [r[0] for r in links] == [r[0] for r in ids[:3]]
