@@ -94,15 +94,16 @@ class ScratchpadConfig:
 
 @dataclass
 class SearchConfig:
-    islands: int = 2
+    islands: int = 2  # conf/search: follows the budget (evolve/population/budget.py)
     population_size: int = 40  # programs kept per island (MAP-Elites elites always stay)
     grid_bins: int = 6  # bins per feature dimension of each island's MAP-Elites grid
     # code_length and eval_time are available; eval_time makes a run depend on machine timing,
     # so it is off by default (runs reproduce from their seed).
     generic_features: list[str] = field(default_factory=lambda: ["code_length"])
-    # tournament | proportional | power_law | hill_climb (always the best) | seed (always the
-    # seed program: the "sample" baseline of bench/search.py)
-    selection: str = "power_law"  # the rank-th best with probability ~ rank^-alpha
+    # elitist (the best, drifting over ties; grid elites when stagnant) | tournament |
+    # proportional | power_law (the rank-th best with probability ~ rank^-alpha) | hill_climb
+    # (always the best) | seed (always the seed program: the "sample" baseline of bench/search.py)
+    selection: str = "elitist"
     tournament_size: int = 3
     temperature: float = 0.3  # for proportional selection
     power_law_alpha: float = 3.0  # for power_law selection (docs/search.md: why 3)
