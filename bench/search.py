@@ -7,21 +7,22 @@ Arms, all with the same proposal operator (`llm=`, the offline local mutator by 
 the same number of evaluations per run:
   sample   every child is an edit of the seed program (search.selection=seed, one island)
   hill     one parent, the best so far (search.selection=hill_climb, one island)
-  engine   the default search: islands, MAP-Elites, migration, resets
+  engine   the default search (conf/search/default.yaml)
   ARM+x    the engine with a feature switched on (see FEATURES)
 For each problem and arm it prints the median and interquartile range of the best score at 25,
 50 and 100% of the budget, and for the engine against each other arm the Vargha-Delaney A: the
 probability that a random engine run ends better than a random run of the other arm (0.5: no
 difference; ties count half), computed from the runs themselves. Scores are in the problem's
-own direction.
+own direction. `--json` prints one JSON object:
+  {"problems": {PROBLEM: {"direction": d, "arms": {ARM: {"median": x, "iqr": [lo, hi],
+   "at": {"25": {...}, "50": {...}}, "test": {...}, "runs": [...]}}, "a_engine_vs": {ARM: a}}}}
+("test": the final best on the problem's held-out test set, where it has one.)
 
 All runs share one Ray. `--jobs` runs start in parallel (each in a runner process that joins
 that Ray and pays its imports once): a run's start-up (its actors' processes and imports) and
 the end of the previous one overlap the other's evaluations. Ray's CPUs stay those of the
 machine, so evaluator workers (one CPU each) never outnumber the cores: a second run's workers
-wait for the first run's to end, and a child's time limit means what it means in a lone run. `--json` prints one JSON object:
-  {"problems": {PROBLEM: {"direction": d, "arms": {ARM: {"median": x, "iqr": [lo, hi],
-   "at": {"25": {...}, "50": {...}}, "runs": [...]}}, "a_engine_vs": {ARM: a}}}}
+wait for the first run's to end, and a child's time limit means what it means in a lone run.
 """
 
 from __future__ import annotations
@@ -121,7 +122,21 @@ def one_run(problem: str, arm: list[str], seed: int, budget: int, llm: str, root
         "seconds": time.monotonic() - t0,
         **best_so_far(db_path, budget),
         **filters(db_path),
+        "test": test_score(db_path),
     }
+
+
+def test_score(db_path: Path) -> float | None:
+    """The run's final best scored on the problem's held-out test set (None: no test set)."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        row = db.execute(
+            "SELECT json_extract(metrics, '$.test') FROM test_scores ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    except sqlite3.OperationalError:  # a database without the table: no test set scored
+        row = None
+    db.close()
+    return None if row is None or row[0] is None else float(row[0])
 
 
 def runner(address: str) -> int:
@@ -336,10 +351,12 @@ def main() -> int:
             for arm, futures in p["arms"].items():
                 runs = [f.result() for f in futures]
                 finals = [r["best"]["100"] for r in runs]
+                tests = [r["test"] for r in runs if r.get("test") is not None]
                 per_arm[arm] = {
                     "budget": p["budget"],
                     **summary(finals),
                     "at": {c: summary([r["best"][c] for r in runs]) for c in ("25", "50")},
+                    **({"test": summary(tests)} if tests else {}),
                     "runs": runs,
                 }
             entry = {"direction": p["direction"], "arms": per_arm}
@@ -380,6 +397,12 @@ def print_table(problem: str, entry: dict) -> None:
         print(
             f"  {arm:16s} {text[0]:>24s} {text[1]:>24s} {text[2]:>24s}   "
             + ("" if a is None else f"{a:.2f}")
+        )
+    tests = {arm: v["test"] for arm, v in entry["arms"].items() if "test" in v}
+    if tests:
+        print(
+            "  the final best on the held-out test set: "
+            + ", ".join(f"{arm} {t['median']:.6g}" for arm, t in tests.items())
         )
 
 
