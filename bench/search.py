@@ -1,13 +1,13 @@
 """Benchmark: does the search beat simple baselines? Same operator, same budget, many seeds.
 
     python bench/search.py [--seeds 5] [--budget 150] [--problems a,b] [--arms sample,hill,engine]
-                           [--llm local] [--json] [--keep DIR]
+                           [--llm local] [--jobs 2] [--json] [--keep DIR]
 
 Arms, all with the same proposal operator (`llm=`, the offline local mutator by default) and
 the same number of evaluations per run:
   sample   every child is an edit of the seed program (search.selection=seed, one island)
   hill     one parent, the best so far (search.selection=hill_climb, one island)
-  engine   the default search: islands, MAP-Elites, migration, resets
+  engine   the default search (conf/search/default.yaml)
   ARM+x    the engine with a feature switched on (see FEATURES)
 For each problem and arm it prints the median and interquartile range of the best score at 25,
 50 and 100% of the budget, and for the engine against each other arm the Vargha-Delaney A: the
@@ -15,18 +15,28 @@ probability that a random engine run ends better than a random run of the other 
 difference; ties count half), computed from the runs themselves. Scores are in the problem's
 own direction. `--json` prints one JSON object:
   {"problems": {PROBLEM: {"direction": d, "arms": {ARM: {"median": x, "iqr": [lo, hi],
-   "at": {"25": {...}, "50": {...}}, "runs": [...]}}, "a_engine_vs": {ARM: a}}}}
+   "at": {"25": {...}, "50": {...}}, "test": {...}, "runs": [...]}}, "a_engine_vs": {ARM: a}}}}
+("test": the final best on the problem's held-out test set, where it has one.)
+
+All runs share one Ray. `--jobs` runs start in parallel (each in a runner process that joins
+that Ray and pays its imports once): a run's start-up (its actors' processes and imports) and
+the end of the previous one overlap the other's evaluations. Ray's CPUs stay those of the
+machine, so evaluator workers (one CPU each) never outnumber the cores: a second run's workers
+wait for the first run's to end, and a child's time limit means what it means in a lone run.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import io
 import json
 import os
+import queue
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,11 +94,11 @@ def available_problems(names: list[str]) -> dict[str, str]:
     return out
 
 
-def one_run(problem: str, arm: list[str], seed: int, budget: int, llm: str, root: Path) -> dict:
+def one_run(problem: str, arm: list[str], seed: int, budget: int, llm: str, root: str) -> dict:
     """Run the engine once (in this process, on the shared Ray) and read its best-so-far."""
     from evolve.cli import main
 
-    runs = root / f"{problem.replace('/', '-')}-{len(os.listdir(root))}"
+    runs = Path(tempfile.mkdtemp(prefix=f"{problem.replace('/', '-')}-s{seed}-", dir=root))
     args = [
         "run",
         f"runs_dir={runs}",
@@ -112,7 +122,85 @@ def one_run(problem: str, arm: list[str], seed: int, budget: int, llm: str, root
         "seconds": time.monotonic() - t0,
         **best_so_far(db_path, budget),
         **filters(db_path),
+        "test": test_score(db_path),
     }
+
+
+def test_score(db_path: Path) -> float | None:
+    """The run's final best scored on the problem's held-out test set (None: no test set)."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        row = db.execute(
+            "SELECT json_extract(metrics, '$.test') FROM test_scores ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    except sqlite3.OperationalError:  # a database without the table: no test set scored
+        row = None
+    db.close()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def runner(address: str) -> int:
+    """A runner process (`--runner ADDRESS`): joins the bench's Ray, then runs each job read
+    from stdin (one JSON object of one_run's arguments a line) and answers on stdout with one
+    JSON line, {"result": ...} or {"error": "..."}."""
+    import ray
+
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything else printed (Ray, the engine) must not break the answers
+    ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+    for line in sys.stdin:
+        try:
+            answer = {"result": one_run(**json.loads(line))}
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the bench
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+    ray.shutdown()
+    return 0
+
+
+class Runners:
+    """`jobs` runner processes on the bench's Ray, each taking one run at a time."""
+
+    def __init__(self, jobs: int, address: str) -> None:
+        self.idle: queue.Queue[subprocess.Popen] = queue.Queue()
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--runner", address],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(jobs)
+        ]
+        for p in self.procs:
+            self.idle.put(p)
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+
+    def _run(self, job: dict) -> dict:
+        proc = self.idle.get()
+        try:
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+        finally:
+            self.idle.put(proc)
+        if not line:
+            raise RuntimeError(f"a runner process died (exit {proc.poll()}) during {job}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"run {job} failed: {answer['error']}")
+        return answer["result"]
+
+    def submit(self, job: dict) -> concurrent.futures.Future:
+        return self.pool.submit(self._run, job)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        for p in self.procs:
+            p.stdin.close()
+        for p in self.procs:
+            p.wait()
 
 
 def filters(db_path: Path) -> dict:
@@ -194,9 +282,21 @@ def main() -> int:
         action="store_true",
         help="use --budget on every problem (default: a smaller one where evaluations are slow)",
     )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="runs started in parallel, each in a runner process on the shared Ray (1: every "
+        "run in this process, one after another)",
+    )
+    ap.add_argument("--runner", metavar="ADDRESS", help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", help="keep the run folders here (default: a temporary folder)")
     args = ap.parse_args()
+    if args.runner:
+        return runner(args.runner)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, got {args.jobs}")
     arms = {**ARMS, **FEATURES}
     chosen = [a for a in (args.arms or ",".join(arms)).split(",") if a]
     unknown = [a for a in chosen if a not in arms]
@@ -208,43 +308,80 @@ def main() -> int:
     root = Path(args.keep or tempfile.mkdtemp(prefix="evolve-bench-search-"))
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    out: dict = {"problems": {}, "budget": args.budget, "seeds": args.seeds, "llm": args.llm}
+    out: dict = {
+        "problems": {},
+        "budget": args.budget,
+        "seeds": args.seeds,
+        "llm": args.llm,
+        "jobs": args.jobs,
+    }
+    runners = Runners(args.jobs, ray.get_runtime_context().gcs_address) if args.jobs > 1 else None
+
+    def submit(job: dict) -> concurrent.futures.Future:
+        if runners is not None:
+            return runners.submit(job)
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        done.set_result(one_run(**job))  # in this process, one after another
+        return done
+
+    # Every run is handed out first, so runners never wait for a table to be printed.
+    plan: dict[str, dict] = {}
     for problem, direction in available_problems(args.problems.split(",")).items():
-        per_arm: dict = {}
         budget = args.budget if args.budget_fixed else PROBLEM_BUDGET.get(problem, args.budget)
+        plan[problem] = {"direction": direction, "budget": budget, "arms": {}}
         for arm in chosen:
             if arm in FEATURES and not args.arms and problem not in FEATURE_PROBLEMS:
                 continue
-            runs = [
-                one_run(problem, arms[arm], seed, budget, args.llm, root)
+            plan[problem]["arms"][arm] = [
+                submit(
+                    {
+                        "problem": problem,
+                        "arm": arms[arm],
+                        "seed": seed,
+                        "budget": budget,
+                        "llm": args.llm,
+                        "root": str(root),
+                    }
+                )
                 for seed in range(args.seeds)
             ]
-            finals = [r["best"]["100"] for r in runs]
-            per_arm[arm] = {
-                "budget": budget,
-                **summary(finals),
-                "at": {c: summary([r["best"][c] for r in runs]) for c in ("25", "50")},
-                "runs": runs,
-            }
-        entry = {"direction": direction, "arms": per_arm}
-        if "engine" in per_arm:
-            eng = [r["best"]["100"] for r in per_arm["engine"]["runs"]]
-            entry["a_engine_vs"] = {
-                arm: vargha_delaney(eng, [r["best"]["100"] for r in v["runs"]], direction)
-                for arm, v in per_arm.items()
-                if arm != "engine"
-            }
-        out["problems"][problem] = entry
-        if not args.json:
-            print_table(problem, entry)
+    try:
+        for problem, p in plan.items():
+            per_arm: dict = {}
+            for arm, futures in p["arms"].items():
+                runs = [f.result() for f in futures]
+                finals = [r["best"]["100"] for r in runs]
+                tests = [r["test"] for r in runs if r.get("test") is not None]
+                per_arm[arm] = {
+                    "budget": p["budget"],
+                    **summary(finals),
+                    "at": {c: summary([r["best"][c] for r in runs]) for c in ("25", "50")},
+                    **({"test": summary(tests)} if tests else {}),
+                    "runs": runs,
+                }
+            entry = {"direction": p["direction"], "arms": per_arm}
+            if "engine" in per_arm:
+                eng = [r["best"]["100"] for r in per_arm["engine"]["runs"]]
+                entry["a_engine_vs"] = {
+                    arm: vargha_delaney(eng, [r["best"]["100"] for r in v["runs"]], p["direction"])
+                    for arm, v in per_arm.items()
+                    if arm != "engine"
+                }
+            out["problems"][problem] = entry
+            if not args.json:
+                print_table(problem, entry)
+                sys.stdout.flush()  # a table as soon as its problem is done
+    finally:
+        if runners is not None:
+            runners.close()
     out["seconds"] = time.monotonic() - t0
     ray.shutdown()
     if args.json:
         print(json.dumps(out))
     else:
         print(
-            f"\n{args.seeds} seeds x {args.budget} evaluations per run, llm={args.llm}; "
-            f"{out['seconds']:.0f} s in all; run folders in {root}"
+            f"\n{args.seeds} seeds x {args.budget} evaluations per run, llm={args.llm}, "
+            f"{args.jobs} at a time; {out['seconds']:.0f} s in all; run folders in {root}"
         )
     return 0
 
@@ -260,6 +397,12 @@ def print_table(problem: str, entry: dict) -> None:
         print(
             f"  {arm:16s} {text[0]:>24s} {text[1]:>24s} {text[2]:>24s}   "
             + ("" if a is None else f"{a:.2f}")
+        )
+    tests = {arm: v["test"] for arm, v in entry["arms"].items() if "test" in v}
+    if tests:
+        print(
+            "  the final best on the held-out test set: "
+            + ", ".join(f"{arm} {t['median']:.6g}" for arm, t in tests.items())
         )
 
 

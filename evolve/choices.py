@@ -32,6 +32,9 @@ class Direction(Choice):
 class Selection(Choice):
     """How an island picks a parent (search.selection); see docs/search.md."""
 
+    # the best, the newest among ties (neutral drift over plateaus); grid elites at random for
+    # a share of parents once the island stagnates
+    elitist = "elitist"
     tournament = "tournament"
     proportional = "proportional"
     power_law = "power_law"  # the rank-th best with probability ~ rank^-alpha

@@ -368,6 +368,10 @@ def _register_resolvers() -> None:
 
     if not OmegaConf.has_resolver("problem_slug"):
         OmegaConf.register_new_resolver("problem_slug", _problem_slug)
+    if not OmegaConf.has_resolver("islands_for_budget"):
+        from evolve.population.budget import islands_for_budget
+
+        OmegaConf.register_new_resolver("islands_for_budget", islands_for_budget)
 
 
 # At import: a sweep job on hydra-ray-launcher resolves its run folder (which names the problem

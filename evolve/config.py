@@ -116,7 +116,7 @@ class ScratchpadConfig:
 
 @dataclass
 class SearchConfig:
-    islands: int = bounded(2, ge=1)
+    islands: int = bounded(2, ge=1)  # conf/search: follows the budget (evolve/population/budget.py)
     population_size: int = bounded(
         40, ge=1
     )  # programs kept per island (MAP-Elites elites always stay)
@@ -124,9 +124,10 @@ class SearchConfig:
     # code_length and eval_time are available; eval_time makes a run depend on machine timing,
     # so it is off by default (runs reproduce from their seed).
     generic_features: list[str] = field(default_factory=lambda: ["code_length"])
-    # tournament | proportional | power_law | hill_climb (always the best) | seed (always the
-    # seed program: the "sample" baseline of bench/search.py)
-    selection: Selection = Selection.power_law  # the rank-th best with probability ~ rank^-alpha
+    # elitist (the best, drifting over ties; grid elites when stagnant) | tournament |
+    # proportional | power_law (the rank-th best with probability ~ rank^-alpha) | hill_climb
+    # (always the best) | seed (always the seed program: the "sample" baseline of bench/search.py)
+    selection: Selection = Selection.elitist
     tournament_size: int = bounded(3, ge=1)
     temperature: float = bounded(0.3, gt=0.0)  # for proportional selection
     power_law_alpha: float = bounded(3.0, ge=0.0)  # for power_law selection (docs/search.md: why 3)

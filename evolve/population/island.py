@@ -165,6 +165,10 @@ class Grid:
 
 
 SELECTIONS = Selection.values()  # what each one does: evolve/choices.py
+# elitist selection: after this many of the island's evaluations without a new best...
+ELITIST_PATIENCE = 20
+# ...this share of its parents are grid elites drawn at random (the rest: the best)
+ELITIST_EXPLORE = 0.25
 
 
 class Island:
@@ -187,11 +191,15 @@ class Island:
         temperature: float = 1.0,
         power_law_alpha: float = 1.0,
         exploit_ratio: float = 0.7,
+        patience: int = ELITIST_PATIENCE,
+        explore: float = ELITIST_EXPLORE,
     ) -> None:
         if selection not in SELECTIONS:
             raise ValueError(f"unknown selection {selection!r}; choose one of {SELECTIONS}")
         if capacity < 1:
             raise ValueError(f"island capacity must be at least 1, got {capacity}")
+        if not 0.0 <= explore <= 1.0:
+            raise ValueError(f"the elitist explore share must be in [0, 1], got {explore}")
         self.id = island_id
         self.feature_dims = list(feature_dims)
         self.bins = bins
@@ -201,6 +209,8 @@ class Island:
         self.temperature = temperature
         self.power_law_alpha = power_law_alpha
         self.exploit_ratio = exploit_ratio
+        self.patience = patience
+        self.explore = explore
         self.evaluations = 0  # counted by the engine: evaluations of children bred here
         self.last_improvement = 0  # value of `evaluations` when the best last improved here
         self.resets = 0
@@ -347,12 +357,30 @@ class Island:
         return cum
 
     def sample_parent(self, rng: random.Random) -> Member:
-        """A parent by the island's selection strategy; deterministic for a seeded rng."""
+        """A parent by the island's selection strategy; deterministic for a seeded rng.
+
+        `elitist` is hill climbing made fit for plateaus and local optima. The parent is the
+        best, and among programs tied with the best the newest: a child as good as its parent
+        replaces it as the parent (neutral drift, as in a (1+1) evolution strategy), so a run
+        on a plateau, where most edits change nothing measurable, keeps moving instead of
+        re-editing one program. Once the island has gone `patience` of its evaluations without
+        a new best, a share `explore` of parents are grid elites drawn at random: other
+        regions of the feature space get offspring only when exploiting the best has stalled.
+        """
         if not self._ranked:
             raise LookupError(f"island {self.id} is empty")
         ranked = self._ranked
         if self.selection == "hill_climb":
             return ranked[0]
+        if self.selection == "elitist":
+            if (
+                self.explore > 0
+                and self.evaluations - self.last_improvement >= self.patience
+                and rng.random() < self.explore
+            ):
+                return rng.choice(self.grid.elites())
+            # the last of the members tied with the best: ties are ranked oldest first
+            return ranked[bisect.bisect_left(self._keys, (self._keys[0][0], math.inf)) - 1]
         if self.selection == "seed" and self.origin is not None:
             return self.origin
         if self.selection == "tournament":

@@ -137,9 +137,13 @@ def test_bad_configuration_is_refused() -> None:
         Island(0, [], selection="roulette")
     with pytest.raises(ValueError, match="capacity"):
         Island(0, [], capacity=0)
+    with pytest.raises(ValueError, match=r"explore share must be in \[0, 1\], got 1.5"):
+        Island(0, [], selection="elitist", explore=1.5)
 
 
-@pytest.mark.parametrize("selection", ["tournament", "proportional", "power_law", "hill_climb"])
+@pytest.mark.parametrize(
+    "selection", ["elitist", "tournament", "proportional", "power_law", "hill_climb"]
+)
 def test_random_operations_keep_every_invariant(selection: str) -> None:
     rng = random.Random(11)
     isl = Island(0, ["a", "b"], capacity=8, bins=3, selection=selection)

@@ -33,6 +33,54 @@ def test_hill_climb_always_takes_the_best() -> None:
     assert rank_freqs(island("hill_climb"))[0] == 1.0
 
 
+def test_elitist_takes_the_best_and_drifts_to_the_newest_tie() -> None:
+    isl = island("elitist")
+    assert set(rank_freqs(isl)) == {1.0, 0.0} and rank_freqs(isl)[0] == 1.0
+    # a child as good as the best (and one as good as the second) arrives
+    isl.add(member(50, float(N - 1)))
+    isl.add(member(51, float(N - 2)))
+    assert isl.best.id == N - 1  # the best is still the first to reach that fitness...
+    rng = random.Random(0)
+    assert {isl.sample_parent(rng).id for _ in range(100)} == {50}  # ...the parent the newest
+    isl.add(member(52, float(N - 1)))
+    assert isl.sample_parent(rng).id == 52
+    isl.add(member(53, float(N)))  # strictly better: the parent again, drift starts afresh
+    assert isl.sample_parent(rng).id == 53
+
+
+def test_elitist_explores_grid_elites_only_when_stagnant() -> None:
+    isl = Island(0, ["f"], capacity=30, bins=5, selection="elitist", patience=10, explore=0.3)
+    for i in range(30):
+        isl.add(member(i, float(i), f=float(i % 5)))  # 5 cells, elites 25..29; best 29
+    elites = {e.id for e in isl.grid.elites()}
+    rng = random.Random(3)
+
+    def parents() -> Counter[int]:
+        return Counter(isl.sample_parent(rng).id for _ in range(DRAWS))
+
+    assert parents() == Counter({29: DRAWS})  # improving (the clock is at 0): exploit only
+    isl.evaluations = 9
+    assert parents() == Counter({29: DRAWS})  # one short of the patience
+    isl.evaluations = 10
+    seen = parents()
+    assert set(seen) == elites  # stagnant: every elite gets offspring, nothing else
+    # the best with 1 - explore, plus its share of the uniform draw among 5 elites
+    assert abs(seen[29] / DRAWS - (0.7 + 0.3 / 5)) < 0.015
+    for e in elites - {29}:
+        assert abs(seen[e] / DRAWS - 0.3 / 5) < 0.01
+    isl.add(member(100, 100.0, f=0.0))  # a new best restarts the clock: exploit only again
+    assert parents() == Counter({100: DRAWS})
+
+
+def test_elitist_without_exploration_never_leaves_the_best() -> None:
+    isl = Island(0, ["f"], capacity=30, bins=5, selection="elitist", explore=0.0)
+    for i in range(30):
+        isl.add(member(i, float(i), f=float(i % 5)))
+    isl.evaluations = 1000
+    rng = random.Random(0)
+    assert {isl.sample_parent(rng).id for _ in range(500)} == {29}
+
+
 def test_seed_selection_always_takes_the_first_program_even_once_trimmed() -> None:
     isl = Island(0, ["f"], capacity=2, bins=1, selection="seed")
     isl.add(member(0, -5.0, f=0.0))  # the seed, worst of all
