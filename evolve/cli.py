@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-_COMMAND_T0 = time.monotonic()  # the command's start, for the start-up figures in run.log
+# When this command began (reset by each main() call: tests run many commands in one
+# process); the start-up figures in run.log and the wall-time budget count from it.
+_COMMAND_T0 = time.monotonic()
 
 import numpy as np  # noqa: E402
 
@@ -721,6 +723,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _COMMAND_T0
+    if argv is not None:  # called in-process (tests, scripts): the command begins now
+        _COMMAND_T0 = time.monotonic()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if debug:

@@ -90,7 +90,7 @@ def test_stagnant_islands_are_reset_and_recorded(ray_session, tmp_path):
 
 
 def test_show_prints_bests_islands_and_lineage(ray_session, tmp_path, capsys):
-    run_dir = _run(tmp_path, "budget.evaluations=40", "seed=2")
+    run_dir = _run(tmp_path, "budget.evaluations=40", "seed=2", "search.islands=2")
     db = sqlite3.connect(run_dir / "evolve.db")
     cells = db.execute("SELECT island, cell, program_id FROM elites").fetchall()
     assert {c[0] for c in cells} == {0, 1} and all(c[2] for c in cells)

@@ -221,7 +221,7 @@ def test_the_run_config_declares_its_choices_as_enums():
         (
             "search.selection",
             "greedy",
-            "search.selection: must be one of tournament, proportional, power_law, hill_climb, "
+            "search.selection: must be one of elitist, tournament, proportional, power_law, hill_climb, "
             "seed, got 'greedy'",
         ),
         ("search.islands", 0, "search.islands: must be at least 1, got 0"),

@@ -104,7 +104,21 @@ class Evolution:
         self._lit_next: int | None = None
         self._last_reset: dict[int, int] = {}
         # The checker holds run state: on the driver's node, which a run cannot lose anyway.
-        self.literature = LiteratureActor.options(scheduling_strategy=here).remote(
+        # No process for it when checks are off (one process fewer to start).
+        self.literature = None
+        if (self.cfg.get("literature") or {}).get("enabled", True):
+            self.literature = self._literature_actor(here)
+        try:
+            return ray.get(features_ref)
+        except ray.exceptions.RayError as exc:
+            # A sandbox that refuses to start (SandboxError) says why in one line: pass it on.
+            why = re.search(r"SandboxError: ([^\n]+)", str(exc))
+            raise RunError(
+                f"the evaluator workers did not start: {why.group(1) if why else exc}"
+            ) from None
+
+    def _literature_actor(self, here: Any):
+        return LiteratureActor.options(scheduling_strategy=here).remote(
             self.problem_ref,
             str(self.db_path),
             self.run_id,
@@ -114,14 +128,6 @@ class Evolution:
                 "sandbox_timeout_s": (self.cfg.get("sandbox") or {}).get("timeout_s"),
             },
         )
-        try:
-            return ray.get(features_ref)
-        except ray.exceptions.RayError as exc:
-            # A sandbox that refuses to start (SandboxError) says why in one line: pass it on.
-            why = re.search(r"SandboxError: ([^\n]+)", str(exc))
-            raise RunError(
-                f"the evaluator workers did not start: {why.group(1) if why else exc}"
-            ) from None
 
     def _island(self, i: int, strategy: Any = "SPREAD"):
         isl = IslandActor.options(scheduling_strategy=strategy).remote(
@@ -258,7 +264,7 @@ class Evolution:
     def _literature_check(self, program_id: int) -> None:
         """Queue a check of a new best. While one check runs, later new bests replace each other
         in the queue: the checker always gets to the newest best, never to a stale one."""
-        if not (self.cfg.get("literature") or {}).get("enabled", True):
+        if self.literature is None:
             return
         if self._lit_pending is None:
             self._lit_pending = self.literature.check.remote(program_id)
@@ -529,7 +535,8 @@ class Evolution:
         except Exception:
             log.exception("could not record the run's final status")
         for a in [*self.islands, self.literature, self.archive]:
-            ray.kill(a)
+            if a is not None:
+                ray.kill(a)
 
     def _write_scratchpad(self, every: int) -> None:
         """A new version of the run's note, from its last `every` children, to every island."""

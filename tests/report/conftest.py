@@ -33,7 +33,15 @@ def stub_edit(k: int) -> str:
 @pytest.fixture(scope="session")
 def local_run(ray_session, tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("local-runs")
-    rc = main(["run", f"runs_dir={runs}", "report.live=false", "budget.evaluations=60"])
+    rc = main(
+        [
+            "run",
+            f"runs_dir={runs}",
+            "report.live=false",
+            "budget.evaluations=60",
+            "search.islands=2",
+        ]
+    )
     assert rc == 0
     return _run_dir(runs)
 
