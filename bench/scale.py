@@ -101,25 +101,35 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         others: set[int] = set()  # processes that are none of ours (not read again)
         while not self.stop.is_set():
-            snap: dict[int, tuple[str, float, float]] = {}
-            pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
-            for pid in pids:
-                if pid in others:
-                    continue
-                st = _stat(pid)
-                if st is None:
-                    continue
-                ppid, own, kids = st
-                role = self.roles.get(pid)
-                if role is None or role == "ray":  # an idle worker may become an actor
-                    title = _title(pid)
-                    role = self.role(pid, ppid, title)
-                    if role is not None:
-                        self.roles[pid] = role
-                    elif ppid not in self.roles:
-                        others.add(pid)
-                if role is not None:
-                    snap[pid] = (role, own, kids)
+            stats = {}
+            for name in os.listdir("/proc"):
+                if name.isdigit() and int(name) not in others:
+                    st = _stat(int(name))
+                    if st is not None:
+                        stats[int(name)] = st
+            # Parents before children (pids wrap around, so pid order is not enough).
+            pending = sorted(stats)
+            while pending:
+                later = []
+                for pid in pending:
+                    ppid = stats[pid][0]
+                    if pid != self.me and ppid not in self.roles:
+                        later.append(pid)
+                        continue
+                    role = self.roles.get(pid)
+                    if role is None or role == "ray":  # an idle worker may become an actor
+                        role = self.role(pid, ppid, _title(pid))
+                        if role is not None:
+                            self.roles[pid] = role
+                if len(later) == len(pending):  # the rest descend from none of ours
+                    others.update(p for p in later if stats[p][0] not in stats or p < 2)
+                    break
+                pending = later
+            snap: dict[int, tuple[str, float, float]] = {
+                pid: (self.roles[pid], own, kids)
+                for pid, (_, own, kids) in stats.items()
+                if pid in self.roles
+            }
             # This thread runs in the driver's process: its own CPU is not the driver's.
             snap[-1] = ("sampler", time.thread_time(), 0.0)
             self.samples.append((time.monotonic(), self.evaluations, snap))
@@ -333,6 +343,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="evaluator workers")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
+    stdout = None
+    if args.json:
+        # Ray's own notices (the raylet's) reach this process's stdout: send them to stderr,
+        # so stdout holds the one JSON object alone.
+        sys.stdout.flush()
+        stdout = os.dup(1)
+        os.dup2(2, 1)
     import ray
 
     from evolve.scaffold import new_problem
@@ -360,6 +377,8 @@ def main() -> None:
         "settings": settings,
     }
     if args.json:
+        sys.stdout.flush()
+        os.dup2(stdout, 1)
         print(json.dumps(out))
         return
     print(f"start-up (evolve run to the first child recorded): {start:.1f} s")

@@ -73,10 +73,12 @@ class ArchiveActor:
         """Start the evaluator workers; the sandbox features of the first one up (which
         isolation layers are in force). A sandbox that cannot start raises here."""
         assert self.spawn is not None
-        started = [self._start_worker() for _ in range(int(self.spawn["n"]))]
-        ready = [asyncio.ensure_future(w.sandbox_features.remote()) for w in started]
-        first = await next(asyncio.as_completed(ready))
-        return first
+        # One first, the others once it is up: at start-up every process competes for the
+        # same cores, and the seed needs one worker, soon (the others follow a second later).
+        features = await self._start_worker().sandbox_features.remote()
+        for _ in range(int(self.spawn["n"]) - 1):
+            self._start_worker()
+        return features
 
     def _start_worker(self):
         key = f"w{next(self._keys)}"

@@ -104,10 +104,10 @@ class Evolution:
         self._lit_next: int | None = None
         self._last_reset: dict[int, int] = {}
         # The checker holds run state: on the driver's node, which a run cannot lose anyway.
-        # No process for it when checks are off (one process fewer to start).
+        # Started once the first child is scored (one process fewer competing at start-up);
+        # never when checks are off.
         self.literature = None
-        if (self.cfg.get("literature") or {}).get("enabled", True):
-            self.literature = self._literature_actor(here)
+        self._checks = bool((self.cfg.get("literature") or {}).get("enabled", True))
         try:
             return ray.get(features_ref)
         except ray.exceptions.RayError as exc:
@@ -264,15 +264,20 @@ class Evolution:
     def _literature_check(self, program_id: int) -> None:
         """Queue a check of a new best. While one check runs, later new bests replace each other
         in the queue: the checker always gets to the newest best, never to a stale one."""
-        if self.literature is None:
+        if not self._checks:
             return
-        if self._lit_pending is None:
-            self._lit_pending = self.literature.check.remote(program_id)
+        if self.literature is None and self.progress.first_child_s is not None:
+            self.literature = self._literature_actor(self._here)
+        if self.literature is None or self._lit_pending is not None:
+            self._lit_next = program_id  # checked when the checker is started, or free
         else:
-            self._lit_next = program_id
+            self._lit_pending = self.literature.check.remote(program_id)
 
     def _poll_literature(self, wait: float = 0.0) -> None:
         if self._lit_pending is None:
+            if self._lit_next is not None and self.progress.first_child_s is not None:
+                queued, self._lit_next = self._lit_next, None
+                self._literature_check(queued)
             return
         done, _ = ray.wait([self._lit_pending], timeout=wait)
         if not done:
@@ -296,6 +301,10 @@ class Evolution:
         if self.budget.wall_time_s is not None:
             limit = min(limit, max(0.0, self.budget.wall_time_s - self.progress.elapsed))
         deadline = time.monotonic() + limit
+        if self._lit_pending is None and self._lit_next is not None:  # no child was scored
+            if self.literature is None:
+                self.literature = self._literature_actor(self._here)
+            self._lit_pending, self._lit_next = self.literature.check.remote(self._lit_next), None
         while self._lit_pending is not None and time.monotonic() < deadline:
             self._poll_literature(wait=min(1.0, max(0.0, deadline - time.monotonic())))
         if self._lit_pending is not None or self._lit_next is not None:
