@@ -361,6 +361,13 @@ class LLMClient:
                     extra={"finish_reason": finish},
                 )
             except (*_RETRYABLE, _Malformed) as exc:
+                if isinstance(exc, litellm.exceptions.Timeout):
+                    # The provider had the prompt and may have worked on it until the time-out:
+                    # charge the prompt's estimated price (an error answer, 429 or 5xx, is not
+                    # billed; an answer that came is charged what it says it cost).
+                    est_pt, est_cost = self.prompt_estimate(spec, messages)
+                    pt += est_pt
+                    cost += est_cost
                 if attempts > self.max_retries:
                     return self._failed(spec, exc, t0, attempts, pt, ct, cost)
                 wait = _retry_after(exc)

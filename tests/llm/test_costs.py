@@ -7,7 +7,7 @@ import asyncio
 import litellm
 import pytest
 from llm_helpers import MESSAGES, stub_client
-from llm_stub import reply, server_error
+from llm_stub import reply, server_error, slow
 
 
 def _complete(client):
@@ -44,3 +44,17 @@ def test_retried_answers_are_paid_for(llm_stub, secret_key):
     assert r.text == "ok" and r.attempts == 3
     assert r.prompt_tokens == 100 + 11  # the empty answer's tokens, then the good one's
     assert r.cost_usd == pytest.approx((r.prompt_tokens + r.completion_tokens) / 1e6)
+
+
+def test_timed_out_requests_are_charged_their_prompt(llm_stub, secret_key):
+    """A request that timed out may have been worked on (and billed) by the provider: each
+    timed-out attempt is charged its prompt's estimated price; an error answer is not."""
+    llm_stub.script(slow(5.0, "late"), server_error(500), reply("ok", prompt_tokens=7))
+    c = stub_client(
+        llm_stub, max_retries=3, timeout_s=0.5, input_cost_per_mtok=1000.0, output_cost_per_mtok=0.0
+    )
+    r = _complete(c)
+    assert r.text == "ok" and r.attempts == 3
+    estimate, _ = c.prompt_estimate(c.models[0], MESSAGES)
+    assert estimate > 0 and r.prompt_tokens == estimate + 7
+    assert r.cost_usd == pytest.approx((estimate + 7) * 1000.0 / 1e6)
