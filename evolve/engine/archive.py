@@ -73,10 +73,16 @@ class ArchiveActor:
         """Start the evaluator workers; the sandbox features of the first one up (which
         isolation layers are in force). A sandbox that cannot start raises here."""
         assert self.spawn is not None
-        # One first, the others once it is up: at start-up every process competes for the
-        # same cores, and the seed needs one worker, soon (the others follow a second later).
+        n = int(self.spawn["n"])
+        if sum(1 for node in ray.nodes() if node.get("Alive")) > 1:
+            # A cluster: workers land on other nodes, whose cores nothing else is using.
+            started = [self._start_worker() for _ in range(n)]
+            ready = [asyncio.ensure_future(w.sandbox_features.remote()) for w in started]
+            return await next(asyncio.as_completed(ready))
+        # One machine: one worker first, the others once it is up. At start-up every process
+        # competes for the same cores, and the seed needs one worker, soon.
         features = await self._start_worker().sandbox_features.remote()
-        for _ in range(int(self.spawn["n"]) - 1):
+        for _ in range(n - 1):
             self._start_worker()
         return features
 
