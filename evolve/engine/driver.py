@@ -41,9 +41,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Evolution", "Progress", "RunError", "selection_fitness", "step_seed"]
 
-# How long an island's `work` call waits for a result before it answers with none (the
-# driver's loop turn: it also bounds how late a wall-time limit is noticed).
-REPORT_WAIT_S = 0.5
+# How long an island's `work` call waits for a result before it answers with none: an idle
+# island costs the driver one call per this many seconds. (A wall-time limit is noticed by
+# the driver's own loop, which never waits longer than 1 s.)
+REPORT_WAIT_S = 2.0
 # Iterations an island holds beyond what it runs at once, so it never waits for the driver.
 SPARE_TOKENS = 4
 
