@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 import ray
@@ -87,8 +88,9 @@ class EvaluatorActor:
                 return
             done = []
             for job in jobs:
+                t0 = time.monotonic()
                 try:
-                    done.append((job["id"], self.run_job(job)))
+                    done.append((job["id"], {**self.run_job(job), "job_s": time.monotonic() - t0}))
                 except Exception as exc:  # a bug on our side: that job fails, the worker goes on
                     log.exception("evaluation job failed")
                     from evolve.evaluators.evaluation import Evaluation
