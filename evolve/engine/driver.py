@@ -53,6 +53,10 @@ SPARE_TOKENS = 4
 # REPORTS_PER_S islands in all, each reports less often.
 REPORT_INTERVAL_S = 1.0
 REPORTS_PER_S = 8
+# A resumed run whose last process was killed waits until its database has been still this
+# long (never more than QUIET_MAX_S) before it writes.
+QUIET_S = 2.0
+QUIET_MAX_S = 120.0
 
 
 class Evolution:
@@ -396,6 +400,25 @@ class Evolution:
         p.island_rebuilds += 1
         log.warning("island %d rebuilt from the database (%d children recovered)", i, counted)
 
+    def _wait_for_quiet(self, db: Database) -> None:
+        """The run was killed (its status is still `running`). On a shared cluster its actors
+        outlive a killed driver for a moment (Ray stops them within seconds) and its archive
+        may still record the children it was evaluating: wait until the database has been
+        still for QUIET_S, so that two archives never write one run."""
+        mark, still_since = db.write_mark(self.run_id), time.monotonic()
+        deadline = still_since + QUIET_MAX_S
+        while time.monotonic() - still_since < QUIET_S:
+            if time.monotonic() > deadline:
+                raise RunError(
+                    f"run {self.run_id} is still being written by another process after "
+                    f"{QUIET_MAX_S:.0f} s; stop it (or its Ray job) before resuming"
+                )
+            time.sleep(0.2)
+            now = db.write_mark(self.run_id)
+            if now != mark:
+                log.info("resume: the killed run's processes are still writing; waiting")
+                mark, still_since = now, time.monotonic()
+
     # --- the loop --------------------------------------------------------------------------
     def run(self) -> Progress:
         cfg = self.cfg
@@ -403,8 +426,12 @@ class Evolution:
         resuming = False
         if self.db_path.exists():
             db = Database(self.db_path)
-            resuming = db.db["runs"].count_where("id = ?", [self.run_id]) > 0
-            db.close()
+            try:
+                resuming = db.db["runs"].count_where("id = ?", [self.run_id]) > 0
+                if resuming and db.run(self.run_id)["status"] == "running":
+                    self._wait_for_quiet(db)
+            finally:
+                db.close()
         features = self._start_actors()
         ready_s = self.progress.elapsed
         versions = {**package_versions(), "sandbox": features}

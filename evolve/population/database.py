@@ -607,6 +607,17 @@ class Database:
         r["versions"] = json.loads(r["versions"])
         return r
 
+    def write_mark(self, run_id: str) -> tuple[int, int, int]:
+        """What the run's writers have written so far (its last call, its last program, its
+        counter): unchanged between two looks means nobody wrote in between."""
+        row = self.db.execute(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM llm_calls WHERE run_id = ?), "
+            "(SELECT COALESCE(MAX(id), 0) FROM programs WHERE run_id = ?), "
+            "(SELECT evaluations FROM runs WHERE id = ?)",
+            [run_id, run_id, run_id],
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2] or 0)
+
     def evaluations(self, run_id: str) -> int:
         return int(
             self.db.execute("SELECT evaluations FROM runs WHERE id = ?", [run_id]).fetchone()[0]
