@@ -30,11 +30,18 @@ def _writer(path, stop: threading.Event, every: float) -> threading.Thread:
     return t
 
 
-def test_resume_waits_until_the_database_is_still(tmp_path, monkeypatch):
+@pytest.fixture
+def killed_run(tmp_path, monkeypatch):
+    """A run database whose run is still `running` (its process was killed)."""
     monkeypatch.setattr(driver, "QUIET_S", 0.5)
     path = tmp_path / "evolve.db"
     db = Database(path)
     db.start_run("r", "p", 0, {}, {})
+    return path, db
+
+
+def test_resume_waits_until_the_database_is_still(killed_run):
+    path, db = killed_run
     stop = threading.Event()
     writer = _writer(path, stop, 0.1)
     threading.Timer(1.5, stop.set).start()
@@ -46,12 +53,9 @@ def test_resume_waits_until_the_database_is_still(tmp_path, monkeypatch):
     assert db.write_mark("r") == last  # and nothing was written after it returned
 
 
-def test_resume_refuses_a_run_that_never_goes_quiet(tmp_path, monkeypatch):
-    monkeypatch.setattr(driver, "QUIET_S", 0.5)
+def test_resume_refuses_a_run_that_never_goes_quiet(killed_run, monkeypatch):
     monkeypatch.setattr(driver, "QUIET_MAX_S", 1.0)
-    path = tmp_path / "evolve.db"
-    db = Database(path)
-    db.start_run("r", "p", 0, {}, {})
+    path, db = killed_run
     stop = threading.Event()
     writer = _writer(path, stop, 0.05)
     try:
