@@ -36,7 +36,7 @@ LOST_WORKER_RETRIES = 3
 # (seconds, by the recent jobs' times) a take may hold: short jobs travel in batches, long
 # ones one at a time, so no worker sits on work another could start.
 MAX_JOBS_PER_TAKE = 8
-TAKE_WORK_S = 0.1
+TAKE_WORK_S = 0.25
 # How long a write waits for others to share its transaction.
 WRITE_WINDOW_S = 0.005
 DUPLICATE = "duplicate of a program already evaluated in this run"
