@@ -81,21 +81,29 @@ class ArchiveActor:
         isolation layers are in force). A sandbox that cannot start raises here."""
         assert self.spawn is not None
         n = int(self.spawn["n"])
+        # Workers the driver started (while this actor was starting): adopted, not started.
+        given = list(self.spawn.pop("started", None) or [])
         if sum(1 for node in ray.nodes() if node.get("Alive")) > 1:
             # A cluster: workers land on other nodes, whose cores nothing else is using.
-            started = [self._start_worker() for _ in range(n)]
+            started = [self._start_worker(w) for w in given]
+            started += [self._start_worker() for _ in range(n - len(started))]
             ready = [asyncio.ensure_future(w.sandbox_features.remote()) for w in started]
             return await next(asyncio.as_completed(ready))
         # One machine: one worker first, the others once it is up. At start-up every process
         # competes for the same cores, and the seed needs one worker, soon.
-        features = await self._start_worker().sandbox_features.remote()
-        for _ in range(n - 1):
+        first = self._start_worker(given.pop(0) if given else None)
+        for w in given:
+            self._start_worker(w)
+        features = await first.sandbox_features.remote()
+        for _ in range(n - 1 - len(given)):
             self._start_worker()
         return features
 
-    def _start_worker(self):
+    def _start_worker(self, worker=None):
+        """Start a worker (or adopt `worker`, already started) and watch its pull loop."""
         key = f"w{next(self._keys)}"
-        worker = EvaluatorActor.options(**self.spawn["options"]).remote(*self.spawn["args"])
+        if worker is None:
+            worker = EvaluatorActor.options(**self.spawn["options"]).remote(*self.spawn["args"])
         self.workers[key] = worker
         self._spawn_task(self._watch(key, worker))
         return worker

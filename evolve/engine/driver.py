@@ -28,6 +28,7 @@ from evolve.doctor import package_versions
 from evolve.engine import budget as budgets
 from evolve.engine.archive import ArchiveActor
 from evolve.engine.budget import Budget, RunError
+from evolve.engine.evaluators import EvaluatorActor
 from evolve.engine.island_actor import IslandActor, step_seed
 from evolve.engine.literature_actor import LiteratureActor
 from evolve.engine.members import member_of, selection_fitness
@@ -105,8 +106,17 @@ class Evolution:
             ],
             "options": {"num_cpus": sb["cpus_per_worker"], "scheduling_strategy": "SPREAD"},
         }
+        # Workers start here, first of all the actors, and warm up while the archive starts
+        # (which adopts them), rather than after it: on one machine the first (it takes one of
+        # the worker processes Ray started with itself; the others once it is up, the archive
+        # starts them), on a cluster all (each on its own node's cores).
+        cluster = sum(1 for node in ray.nodes() if node.get("Alive")) > 1
+        started = [
+            EvaluatorActor.options(**workers["options"]).remote(*workers["args"])
+            for _ in range(workers["n"] if cluster else 1)
+        ]
         self.archive = ArchiveActor.options(scheduling_strategy=here).remote(
-            str(self.db_path), self.run_id, workers
+            str(self.db_path), self.run_id, {**workers, "started": started}
         )
         features_ref = self.archive.start_workers.remote()
         # Islands start (and import their LLM client) while the workers warm up.
