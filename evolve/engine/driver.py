@@ -157,8 +157,9 @@ class Evolution:
         # Island actors call the LLM. On a Ray started here they inherit this environment; on
         # a joined cluster they may not, so hand them the keys the config names. Through a
         # method call, not runtime_env: Ray writes runtime_env values into its own logs.
-        if self._keys():
-            isl.set_keys.remote(self._keys())
+        keys = self._keys()
+        if keys:
+            isl.set_keys.remote(keys)
         return isl
 
     def _keys(self) -> dict[str, str]:
