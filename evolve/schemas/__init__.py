@@ -12,6 +12,7 @@ is read, so `evolve --help` does not pay for it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -91,21 +92,34 @@ def _first(schema: Any, errors: list[dict[str, Any]]) -> tuple[str, int]:
 
 def _union_tag(schema: Any, loc: tuple[Any, ...]) -> int | None:
     """The position in `loc` of a union member's name, if the path goes through a union."""
-    node = schema
-    for i, part in enumerate(loc):
-        node = _unwrap(node)
+    for i, node in enumerate(_path_types(schema, loc)):
+        if node is None or i == len(loc):
+            return None
         if get_origin(node) in (Union, UnionType):
             return i
+    return None
+
+
+def _path_types(schema: Any, loc: tuple[Any, ...]) -> Iterator[Any]:
+    """The types along `loc` inside `schema`, through models, dicts, lists and Optional (each
+    unwrapped): the one each part of `loc` is looked up in, then the one at its end; None
+    last where the path leaves what the schema declares."""
+    node = schema
+    for part in loc:
+        node = _unwrap(node)
+        yield node
         fields = getattr(node, "model_fields", None)
         if fields is not None:
             if part not in fields:
-                return None
+                yield None
+                return
             node = fields[part].annotation
         elif get_origin(node) in (dict, list):
-            node = get_args(node)[-1]
+            node = get_args(node)[-1]  # a key or an index: the values' type
         else:
-            return None
-    return None
+            yield None
+            return
+    yield _unwrap(node)
 
 
 _ADAPTERS: dict[int, tuple[Any, TypeAdapter]] = {}
@@ -138,19 +152,8 @@ def shown(value: Any) -> str:
 
 def _declared(schema: Any, loc: tuple[Any, ...]) -> Any:
     """The type declared at `loc` inside `schema`, through models, dicts, lists and Optional."""
-    node = schema
-    for part in loc:
-        node = _unwrap(node)
-        fields = getattr(node, "model_fields", None)
-        if fields is not None:
-            if part not in fields:
-                return None
-            node = fields[part].annotation
-        elif get_origin(node) in (dict, list):
-            node = get_args(node)[-1]  # a key or an index: the values' type
-        else:
-            return None
-    return _unwrap(node)
+    *_, last = _path_types(schema, loc)
+    return last
 
 
 def _unwrap(node: Any) -> Any:
