@@ -430,6 +430,8 @@ def _run_job(cfg) -> None:
 
 
 def _run_job_inner(cfg) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
@@ -467,13 +469,18 @@ def _run_job_inner(cfg) -> None:
     _setup_run_logging(run_dir)
     log = logging.getLogger("evolve.cli")
     log.info("start-up: the config ready after %.1f s", time.monotonic() - _COMMAND_T0)
-    started_ray = init_ray(cfg_dict["cluster"])
-    log.info("start-up: Ray up after %.1f s", time.monotonic() - _COMMAND_T0)
+    # The problem (its evaluator imported, its inputs built: a bad parameter fails here) needs
+    # no Ray: it loads while ray.init mostly waits for Ray's processes to come up.
+    with ThreadPoolExecutor(1) as pool:
+        building = pool.submit(Evolution, cfg_dict, run_dir, None, _COMMAND_T0)
+        started_ray = init_ray(cfg_dict["cluster"])
+        log.info("start-up: Ray up after %.1f s", time.monotonic() - _COMMAND_T0)
     try:
+        evo = building.result()
         with LiveView(
             console, cfg_dict["report"]["refresh_per_second"], cfg_dict["report"]["live"]
         ) as view:
-            evo = Evolution(cfg_dict, run_dir, view=view, started=_COMMAND_T0)
+            evo.view = view
             progress = evo.run()
             view.update(progress)
         best_file = None
