@@ -54,6 +54,8 @@ SPARE_TOKENS = 4
 # REPORTS_PER_S islands in all, each reports less often.
 REPORT_INTERVAL_S = 1.0
 REPORTS_PER_S = 8
+# Past this share of a cost limit, islands report each result as it comes.
+COST_NEAR = 0.8
 # A resumed run whose last process was killed waits until its database has been still this
 # long (never more than QUIET_MAX_S) before it writes.
 QUIET_S = 2.0
@@ -518,7 +520,12 @@ class Evolution:
                     p.stop_reason = p.stop_reason or why
             if held[i] + give > 0:
                 held[i] += give
-                calls[self.islands[i].work.remote(give, max(REPORT_WAIT_S, report_s), report_s)] = i
+                # Near a cost limit the driver must hear of each call's price at once, so that
+                # the limit stops the run within the calls already in flight.
+                limit = self.budget.max_cost_usd
+                near = limit is not None and p.cost_usd >= COST_NEAR * limit
+                every = 0.0 if near else report_s
+                calls[self.islands[i].work.remote(give, max(REPORT_WAIT_S, every), every)] = i
 
         for i in range(len(self.islands)):
             exchange(i)
