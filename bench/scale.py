@@ -18,7 +18,9 @@ CPU is counted over a steady window (from the 10th% of the budget to the end), s
 start-up is not charged to every evaluation; start-up is measured on its own: `evolve run` as a
 new user types it (the default problem, `llm=local`), from the command's start to the first
 evolved child recorded in its database. `central` = driver + archive; `engine` = everything
-but the sandboxed child and Ray's own processes. The LLM client library's CPU per call
+but the sandboxed child and Ray's own processes. `arch/ev` is the calls the archive served
+per evaluation (islands' batches of children, workers' requests for work) and `per send` the
+children in an island's batch: what the batching achieves at each setting. The LLM client library's CPU per call
 (litellm against a local stub server, in this process) is measured apart: in a run it is
 spent in the island processes, spread over the cluster's nodes.
 """
@@ -203,6 +205,7 @@ def run_setting(
     sampler.stop.set()
     sampler.join()
     cpu, evals, seconds = cpu_by_role(sampler, max(10, evaluations // 10))
+    served = progress.archive_served
     per = {r: 1000.0 * cpu.get(r, 0.0) / max(evals, 1) for r in ROLES}
     central = per["driver"] + per["archive"]
     engine = central + per["islands"] + per["evaluators"]
@@ -218,6 +221,11 @@ def run_setting(
         "cpu_ms_per_eval": per,
         "central_cpu_ms_per_eval": central,
         "engine_cpu_ms_per_eval": engine,
+        # Calls the archive served per evaluation (islands' sends, workers' takes) and the
+        # children per send: how well the batching works at this setting.
+        "archive_calls_per_eval": (served.get("send", 0) + served.get("take", 0))
+        / max(progress.evaluations, 1),
+        "items_per_send": served.get("sent_items", 0) / max(served.get("send", 0), 1),
     }
 
 
@@ -385,13 +393,14 @@ def main() -> None:
     print(f"litellm CPU per call (spent in island processes): {llm_ms:.1f} ms")
     head = f"{'islands':>7} {'eval/s':>7} {'iter/ev':>7} " + " ".join(f"{r:>10}" for r in ROLES)
     print("CPU ms per evaluation, by process role (steady window):")
-    print(head + f" {'central':>8} {'engine':>8}")
+    print(head + f" {'central':>8} {'engine':>8} {'arch/ev':>8} {'per send':>8}")
     for s in settings:
         per = s["cpu_ms_per_eval"]
         print(
             f"{s['islands']:>7} {s['evals_per_s']:>7.1f} {s['iterations_per_evaluation']:>7.2f} "
             + " ".join(f"{per[r]:>10.2f}" for r in ROLES)
             + f" {s['central_cpu_ms_per_eval']:>8.2f} {s['engine_cpu_ms_per_eval']:>8.2f}"
+            + f" {s['archive_calls_per_eval']:>8.2f} {s['items_per_send']:>8.1f}"
         )
     c = eight["central_cpu_ms_per_eval"]
     if c > 0:

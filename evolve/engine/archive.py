@@ -1,6 +1,7 @@
 """The archive: the one writer of the run database, and the evaluation queue.
 
-Islands submit a child with its LLM call; the archive keeps the run's one duplicate gate
+Islands send children with their LLM calls, what they have ready at once in one call
+(`send`); the archive keeps the run's one duplicate gate
 (each distinct program is evaluated once per run, whichever island sends it), queues the
 child for the evaluator workers, which pull work (evaluators.py), and records the child and
 its call together once the trusted result is back. A child is marked as evaluated only in
@@ -31,8 +32,11 @@ log = logging.getLogger(__name__)
 
 # Workers an evaluation may be lost with (their node died) before it is recorded as lost.
 LOST_WORKER_RETRIES = 3
-# The most jobs a worker takes at once (when the queue is long).
-MAX_JOBS_PER_TAKE = 4
+# The most jobs a worker takes at once (when the queue is long), and the most expected work
+# (seconds, by the recent jobs' times) a take may hold: short jobs travel in batches, long
+# ones one at a time, so no worker sits on work another could start.
+MAX_JOBS_PER_TAKE = 8
+TAKE_WORK_S = 0.1
 # How long a write waits for others to share its transaction.
 WRITE_WINDOW_S = 0.005
 DUPLICATE = "duplicate of a program already evaluated in this run"
@@ -63,6 +67,9 @@ class ArchiveActor:
         self.writes: list[tuple[dict | None, dict | None, asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
         self.in_evaluation: collections.Counter = collections.Counter()  # island -> children
+        # What it has served: calls by kind, items sent, write transactions (bench/scale.py).
+        self.calls: collections.Counter = collections.Counter()
+        self.job_s = TAKE_WORK_S  # a moving average of the jobs' times on their workers
         self._settled = asyncio.Event()
 
     def pid(self) -> int:
@@ -128,18 +135,22 @@ class ArchiveActor:
 
     async def take(self, key: str, done: list[tuple[int, dict[str, Any]]]) -> list | None:
         """A worker's request for work, carrying the results of its last jobs. None: stop."""
+        self.calls["take"] += 1
         held = self.leases.setdefault(key, {})
         for job_id, ev in done:
             held.pop(job_id, None)
+            # The job's time on its worker, for the size of later takes (never recorded).
+            self.job_s += 0.2 * (float(ev.pop("job_s", self.job_s)) - self.job_s)
             self._resolve(job_id, ev)
         if self.closed or key in self.dead:
             return None
         if self.queue:
-            # A long queue (every worker busy): a share of it per request, up to
-            # MAX_JOBS_PER_TAKE, so the archive handles one request per few children, not one
-            # each. A short queue: one job, so no worker sits on work another could start.
+            # A long queue (every worker busy): a share of it per request, so the archive
+            # handles one request per few children, not one each. A short queue, or long
+            # jobs: one at a time.
             share = len(self.queue) // max(1, len(self.workers))
-            jobs = [self.queue.popleft() for _ in range(max(1, min(share, MAX_JOBS_PER_TAKE)))]
+            most = min(MAX_JOBS_PER_TAKE, int(TAKE_WORK_S / max(self.job_s, 1e-6)))
+            jobs = [self.queue.popleft() for _ in range(max(1, min(share, most)))]
         else:
             waiter = asyncio.get_running_loop().create_future()
             self.idle.append(waiter)
@@ -178,6 +189,10 @@ class ArchiveActor:
         self._enqueue(job)
         return await fut
 
+    def served(self) -> dict[str, int]:
+        """What it has served so far: `send` and `take` calls, items sent, transactions."""
+        return dict(self.calls)
+
     def replacements(self) -> int:
         """How many dead workers were replaced."""
         return self.replaced
@@ -185,7 +200,30 @@ class ArchiveActor:
     async def worker_pids(self) -> list[int]:
         return list(await asyncio.gather(*[w.pid.remote() for w in self.workers.values()]))
 
-    # --- evaluations -----------------------------------------------------------------------
+    # --- evaluations ---------------------------------------------------------------------
+    async def send(self, island: int, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """An island's batch, one call for what it had ready at once: each item either an LLM
+        call and/or a child to record as it is ({"call", "prog"}: a rejected edit, a failed
+        call; answered {"ids": (call id, program id)}), or a child to evaluate and record with
+        its call ({"call", "prog", "evaluate": True, "context", "metrics"}; answered as
+        `submit`). Answered once every item is; an item that failed is {"error": why}."""
+
+        self.calls["send"] += 1
+        self.calls["sent_items"] += len(items)
+
+        async def one(item: dict[str, Any]) -> dict[str, Any]:
+            if item.get("evaluate"):
+                return await self.submit(
+                    island, item["call"], item["prog"], item.get("context"), item.get("metrics")
+                )
+            return {"ids": await self.record(island, item.get("call"), item.get("prog"))}
+
+        outs = await asyncio.gather(*(one(it) for it in items), return_exceptions=True)
+        return [
+            {"error": f"{type(o).__name__}: {o}"} if isinstance(o, BaseException) else o
+            for o in outs
+        ]
+
     async def submit(
         self,
         island: int,
@@ -265,6 +303,7 @@ class ArchiveActor:
         while self.writes:
             await asyncio.sleep(WRITE_WINDOW_S)  # let the writes arriving meanwhile join
             batch, self.writes = self.writes, []
+            self.calls["transactions"] += 1
             try:
                 ids = self.db.record_iterations(self.run_id, [(c, p) for c, p, _ in batch])
             except Exception as exc:
@@ -279,20 +318,15 @@ class ArchiveActor:
     def start_run(self, problem: str, seed: int, config: dict, versions: dict) -> None:
         self.db.start_run(self.run_id, problem, seed, config, versions)
 
-    def record_migration(self, src: int, dst: int, program_id: int) -> None:
-        self.db.record_migration(self.run_id, src, dst, program_id)
-
     def record_reset(self, island: int, program_ids: list[int]) -> None:
         self.db.record_reset(self.run_id, island, program_ids)
 
-    def record_elites(
-        self, island: int, cells: list[dict[str, Any]], axes: list[dict[str, Any]] | None = None
+    def record_round(
+        self, migrations: list[tuple[int, int, int]], snapshots: list[dict[str, Any]]
     ) -> None:
-        self.db.record_elites(self.run_id, island, cells, axes)
-
-    def record_islands(self, states: list[dict[str, Any]]) -> None:
-        for s in states:
-            self.db.record_island(self.run_id, s)
+        """A migration round's accepted migrations (source, destination, program id) and
+        every island's snapshot after it (IslandActor.snapshot), in one transaction."""
+        self.db.record_round(self.run_id, migrations, snapshots)
 
     def record_literature_check(self, program_id: int | None, verdict: dict[str, Any]) -> int:
         return self.db.record_literature_check(self.run_id, program_id, verdict)

@@ -12,6 +12,7 @@ and cost by cancelling what is in flight and saying by how much the run went ove
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import time
@@ -47,6 +48,15 @@ __all__ = ["Evolution", "Progress", "RunError", "selection_fitness", "step_seed"
 REPORT_WAIT_S = 2.0
 # Iterations an island holds beyond what it runs at once, so it never waits for the driver.
 SPARE_TOKENS = 4
+# How often each island reports, at most (sooner when it runs out of tokens): the driver's
+# calls then follow the number of islands, not the rate of evaluations. Above
+# REPORTS_PER_S islands in all, each reports less often.
+REPORT_INTERVAL_S = 1.0
+REPORTS_PER_S = 8
+# A resumed run whose last process was killed waits until its database has been still this
+# long (never more than QUIET_MAX_S) before it writes.
+QUIET_S = 2.0
+QUIET_MAX_S = 120.0
 
 
 class Evolution:
@@ -318,28 +328,30 @@ class Evolution:
             self.progress.verdicts.append(msg)
 
     # --- the islands -----------------------------------------------------------------------
-    def _record_grids(self) -> None:
-        """Write each island's state and MAP-Elites cells (at migrations and at the end)."""
-        states = ray.get([isl.state.remote() for isl in self.islands])
-        grids = ray.get([isl.elites.remote() for isl in self.islands])
-        ray.get(self.archive.record_islands.remote(states))
-        axes = ray.get([isl.grid_axes.remote() for isl in self.islands])
-        ray.get(
-            [self.archive.record_elites.remote(i, cells, axes[i]) for i, cells in enumerate(grids)]
+    def _record_grids(self, migrants: list[dict[str, Any] | None] | None = None) -> None:
+        """Write each island's state and MAP-Elites cells (at migrations and at the end); with
+        `migrants`, island i first takes migrants[i] (None: nothing for it), and the
+        migrations it accepts are recorded with the grids, in one call to the archive."""
+        n = len(self.islands)
+        migrants = migrants or [None] * n
+        snaps = ray.get(
+            [isl.snapshot.remote(m) for isl, m in zip(self.islands, migrants, strict=True)]
         )
+        moves = [
+            ((i - 1) % n, i, m["id"])
+            for i, (m, snap) in enumerate(zip(migrants, snaps, strict=True))
+            if m is not None and snap["accepted"]
+        ]
+        ray.get(self.archive.record_round.remote(moves, snaps))
+        self.progress.migrations += len(moves)
 
     def _migrate(self) -> None:
+        """Each island's best to the next around the ring."""
         n = len(self.islands)
         if n < 2:
             return
         bests = ray.get([isl.best.remote() for isl in self.islands])
-        for i, b in enumerate(bests):
-            if b is None:
-                continue
-            dst = (i + 1) % n
-            if ray.get(self.islands[dst].accept_migrant.remote(b)):
-                ray.get(self.archive.record_migration.remote(i, dst, b["id"]))
-                self.progress.migrations += 1
+        self._record_grids([bests[(i - 1) % n] for i in range(n)])
 
     def _maybe_reset(self, island: int, since_improvement: int) -> None:
         """Re-seed an island that has gone `search.stagnation_reset` evaluations without
@@ -388,6 +400,25 @@ class Evolution:
         p.island_rebuilds += 1
         log.warning("island %d rebuilt from the database (%d children recovered)", i, counted)
 
+    def _wait_for_quiet(self, db: Database) -> None:
+        """The run was killed (its status is still `running`). On a shared cluster its actors
+        outlive a killed driver for a moment (Ray stops them within seconds) and its archive
+        may still record the children it was evaluating: wait until the database has been
+        still for QUIET_S, so that two archives never write one run."""
+        mark, still_since = db.write_mark(self.run_id), time.monotonic()
+        deadline = still_since + QUIET_MAX_S
+        while time.monotonic() - still_since < QUIET_S:
+            if time.monotonic() > deadline:
+                raise RunError(
+                    f"run {self.run_id} is still being written by another process after "
+                    f"{QUIET_MAX_S:.0f} s; stop it (or its Ray job) before resuming"
+                )
+            time.sleep(0.2)
+            now = db.write_mark(self.run_id)
+            if now != mark:
+                log.info("resume: the killed run's processes are still writing; waiting")
+                mark, still_since = now, time.monotonic()
+
     # --- the loop --------------------------------------------------------------------------
     def run(self) -> Progress:
         cfg = self.cfg
@@ -395,8 +426,12 @@ class Evolution:
         resuming = False
         if self.db_path.exists():
             db = Database(self.db_path)
-            resuming = db.db["runs"].count_where("id = ?", [self.run_id]) > 0
-            db.close()
+            try:
+                resuming = db.db["runs"].count_where("id = ?", [self.run_id]) > 0
+                if resuming and db.run(self.run_id)["status"] == "running":
+                    self._wait_for_quiet(db)
+            finally:
+                db.close()
         features = self._start_actors()
         ready_s = self.progress.elapsed
         versions = {**package_versions(), "sandbox": features}
@@ -445,7 +480,10 @@ class Evolution:
         """Exchange tokens for results with every island until the budget is spent."""
         s, p = self.cfg["search"], self.progress
         per_island = int(s["in_flight_per_island"]) * (2 if s.get("pipeline", True) else 1)
-        want = per_island + max(SPARE_TOKENS, per_island)
+        n = len(self.islands)
+        report_s = max(REPORT_INTERVAL_S, n / REPORTS_PER_S)
+        started = time.monotonic()
+        finished = [0] * n  # iterations each island has reported (for its rate)
         interval = int(s["migration_interval"])
         next_migration = p.evaluations + interval
         pad = s.get("scratchpad") or {}
@@ -461,12 +499,15 @@ class Evolution:
                 room, why = budgets.tokens_left(
                     self.budget, p.evaluations, p.llm_calls, p.iterations, sum(held)
                 )
-                give = budgets.grant(held[i], want, room)
+                # Enough to run at the island's own rate until its next report, twice over.
+                rate = finished[i] / max(time.monotonic() - started, 1.0)
+                spare = max(SPARE_TOKENS, per_island, math.ceil(2 * rate * report_s))
+                give = budgets.grant(held[i], per_island + spare, room)
                 if room == 0 and why:
                     p.stop_reason = p.stop_reason or why
             if held[i] + give > 0:
                 held[i] += give
-                calls[self.islands[i].work.remote(give, REPORT_WAIT_S)] = i
+                calls[self.islands[i].work.remote(give, max(REPORT_WAIT_S, report_s), report_s)] = i
 
         for i in range(len(self.islands)):
             exchange(i)
@@ -507,6 +548,7 @@ class Evolution:
                         out["holding"],
                     )
                     held[i] = out["holding"]
+                finished[i] += len(out["results"])
                 for r in out["results"]:
                     self._absorb(r)
                 exchange(i)
@@ -515,8 +557,10 @@ class Evolution:
                 next_note = (p.evaluations // pad_every + 1) * pad_every
             if interval > 0 and p.evaluations >= next_migration:
                 try:
-                    self._migrate()
-                    self._record_grids()
+                    if n > 1:
+                        self._migrate()
+                    else:
+                        self._record_grids()
                 except ray.exceptions.RayActorError:
                     # An island died since its last report; it is rebuilt when its work
                     # call fails, and the next migration includes it again.
@@ -538,8 +582,16 @@ class Evolution:
             replaced = ray.get(self.archive.replacements.remote())
             if replaced:
                 log.warning("%d evaluator workers died and were replaced", replaced)
+            served = self.progress.archive_served = ray.get(self.archive.served.remote())
+            log.info(
+                "archive: %d calls from islands (%d items), %d from workers, %d transactions",
+                served.get("send", 0),
+                served.get("sent_items", 0),
+                served.get("take", 0),
+                served.get("transactions", 0),
+            )
         except Exception:
-            log.exception("could not ask the archive for its worker replacements")
+            log.exception("could not ask the archive what it served")
         try:
             ray.get(self.archive.finish.remote(status))
         except Exception:

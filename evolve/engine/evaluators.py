@@ -1,6 +1,7 @@
 """Evaluator workers: each a warm process (the problem's evaluator imported, its numba kernels
-compiled, a sandbox ready) that pulls work from the archive's queue, one child at a time,
-and hands back the trusted result with its next request for work.
+compiled, a sandbox ready) that pulls work from the archive's queue (several short jobs at a
+time when the queue is long, long ones one at a time) and hands back the trusted results with
+its next request for work.
 
 Pulling rather than being handed work: a worker that is busy asks for nothing, a dead one
 asks for nothing more (the archive puts what it held back in the queue), and the archive does
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 import ray
@@ -87,8 +89,9 @@ class EvaluatorActor:
                 return
             done = []
             for job in jobs:
+                t0 = time.monotonic()
                 try:
-                    done.append((job["id"], self.run_job(job)))
+                    done.append((job["id"], {**self.run_job(job), "job_s": time.monotonic() - t0}))
                 except Exception as exc:  # a bug on our side: that job fails, the worker goes on
                     log.exception("evaluation job failed")
                     from evolve.evaluators.evaluation import Evaluation

@@ -26,8 +26,10 @@ from evolve.program import EditError, apply_response, code_hash, unified_diff
 
 log = logging.getLogger(__name__)
 
-# How long a report waits, after its first result, for more to join it.
-BATCH_WINDOW_S = 0.05
+# How long an item for the archive waits for others to share its call. Children that become
+# ready together (their parents' results came back in one batch) then cost the archive one
+# call, not one each; against an LLM's seconds per answer the wait is nothing.
+SEND_WINDOW_S = 0.01
 
 
 def step_seed(seed: int, island: int, step: int) -> int:
@@ -106,28 +108,43 @@ class IslandActor:
         self.returned = 0  # tokens handed back unused (cancel)
         self.stopped = False
         self._have_results = asyncio.Event()
+        self._last_report = 0.0  # loop time of the last `work` answer
+        self._deliveries: set[asyncio.Task] = set()
+        # Items waiting for their call to the archive, in two lanes: a record is answered at
+        # once, a child only once evaluated, and must not wait for one.
+        self._outbox: dict[str, list[tuple[dict[str, Any], asyncio.Future]]] = {
+            "record": [],
+            "evaluate": [],
+        }
 
     def pid(self) -> int:
         return os.getpid()
 
     # --- the loop ----------------------------------------------------------------------------
-    async def work(self, grant: int, wait_s: float) -> dict[str, Any]:
+    async def work(self, grant: int, wait_s: float, interval_s: float = 0.0) -> dict[str, Any]:
         """Take `grant` more tokens and start what the slots allow; hand back the results of
-        the iterations finished since the last call, waiting up to `wait_s` for one."""
+        the iterations finished since the last call: once there are some and `interval_s` has
+        passed since the last report (sooner when this island has run out of tokens), or with
+        none after `wait_s`."""
         if self.stopped:  # a grant sent before the cancel may arrive after it
             self.returned += grant
         else:
             self.tokens += grant
         self._fill()
-        if not self.results and self.running:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while self.running:
+            due = self._last_report + interval_s
+            if self.results and (self.tokens == 0 or loop.time() >= due):
+                break
+            until = min(deadline, due) if self.results else deadline
+            if until <= loop.time():
+                break
+            # Woken by every result (it may be the one that empties the tokens).
             self._have_results.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._have_results.wait(), wait_s)
-        if self.results and self.running:
-            # Let the iterations finishing about now join this report: at high rates the
-            # driver then handles a batch per call, not a call per child. The island does not
-            # wait meanwhile: it holds spare tokens.
-            await asyncio.sleep(BATCH_WINDOW_S)
+                await asyncio.wait_for(self._have_results.wait(), until - loop.time())
+        self._last_report = loop.time()
         out, self.results = self.results, []
         returned, self.returned = self.returned, 0
         # What this island still holds, by its own count: the driver's ledger is checked
@@ -176,6 +193,40 @@ class IslandActor:
         self._have_results.set()
         self._fill()
 
+    # --- the archive ----------------------------------------------------------------------------
+    async def _send(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Hand one item to the archive (ArchiveActor.send) with whatever else is ready within
+        SEND_WINDOW_S; its answer."""
+        lane = self._outbox["evaluate" if item.get("evaluate") else "record"]
+        fut = asyncio.get_running_loop().create_future()
+        lane.append((item, fut))
+        if len(lane) == 1:
+            asyncio.get_running_loop().call_later(SEND_WINDOW_S, self._flush, lane)
+        out = await fut
+        if "error" in out:
+            raise RuntimeError(f"the archive could not take it: {out['error']}")
+        return out
+
+    def _flush(self, lane: list[tuple[dict[str, Any], asyncio.Future]]) -> None:
+        batch = lane[:]
+        lane.clear()
+        task = asyncio.get_running_loop().create_task(self._deliver(batch))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, batch: list[tuple[dict[str, Any], asyncio.Future]]) -> None:
+        try:
+            outs = await self.archive.send.remote(self.id, [item for item, _ in batch])
+        except Exception as exc:  # the archive is gone: every item of the batch fails
+            outs = [{"error": f"{type(exc).__name__}: {exc}"}] * len(batch)
+        for (_, fut), out in zip(batch, outs, strict=True):
+            if not fut.done():
+                fut.set_result(out)
+
+    async def _record(self, call: dict[str, Any] | None, prog: dict[str, Any] | None) -> tuple:
+        """Record an LLM call and/or a child that is not evaluated: (call id, program id)."""
+        return tuple((await self._send({"call": call, "prog": prog}))["ids"])
+
     def _stage(self, stage: str) -> None:
         task = asyncio.current_task()
         if task in self.running:
@@ -206,8 +257,7 @@ class IslandActor:
             cost = float(litellm.completion_cost(completion_response=resp) or 0.0)
         summary["cost_usd"] = (summary.get("cost_usd") or 0.0) + cost
         usage = getattr(resp, "usage", None)
-        await self.archive.record.remote(
-            self.id,
+        await self._record(
             {
                 "model": model,
                 "prompt": "[embedding of a program for the novelty filter]",
@@ -233,9 +283,7 @@ class IslandActor:
         call = await self.judge.acomplete(spec, messages, seed=seed)
         summary["cost_usd"] = (summary.get("cost_usd") or 0.0) + call.cost_usd
         prompt = "\n\n".join(m["content"] for m in messages)
-        await self.archive.record.remote(
-            self.id, {**call.record(prompt), "seed": seed, "template": "judge"}, None
-        )
+        await self._record({**call.record(prompt), "seed": seed, "template": "judge"}, None)
         return judge.parse(call.text)
 
     async def _novelty_check(self, child: str, h: str, summary: dict) -> str:
@@ -281,8 +329,8 @@ class IslandActor:
         spec = self.client.models[0]
         call = await self.client.acomplete(spec, messages, seed=seed)
         prompt = "\n\n".join(m["content"] for m in messages)
-        call_id, _ = await self.archive.record.remote(
-            self.id, {**call.record(prompt), "seed": seed, "template": "scratchpad"}, None
+        call_id, _ = await self._record(
+            {**call.record(prompt), "seed": seed, "template": "scratchpad"}, None
         )
         note = (call.text or "").strip() or scratchpad.digest(children, self.problem.direction)
         return {"note": note, "llm_call_id": call_id, "cost_usd": call.cost_usd}
@@ -326,11 +374,16 @@ class IslandActor:
             for cell, m in self.island.grid.cells.items()
         ]
 
-    def grid_axes(self) -> list[dict[str, Any]]:
-        return self.island.grid.axes()
-
-    def state(self) -> dict[str, Any]:
-        return self.island.state()
+    def snapshot(self, migrant: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Take `migrant` if given (unless this island holds it already), then what the
+        database keeps of this island: its state and its MAP-Elites grid (cells, axes)."""
+        accepted = migrant is not None and self.accept_migrant(migrant)
+        return {
+            "accepted": accepted,
+            "state": self.island.state(),
+            "elites": self.elites(),
+            "axes": self.island.grid.axes(),
+        }
 
     # --- one iteration -----------------------------------------------------------------------
     async def _iteration(self, step_no: int) -> dict[str, Any]:
@@ -379,7 +432,7 @@ class IslandActor:
             "llm_call": True,
         }
         if call.text is None:
-            await self.archive.record.remote(self.id, record, None)
+            await self._record(record, None)
             status = "cancelled" if call.extra.get("cancelled") else "llm_error"
             return {**summary, "status": status, "counted": False, "reason": call.error}
         child, h, edit_error = None, "", None
@@ -404,13 +457,13 @@ class IslandActor:
                 "status": "rejected",
                 "reason": edit_error,
             }
-            await self.archive.record.remote(self.id, record, prog)
+            await self._record(record, prog)
             return {**summary, "status": "rejected", "counted": False, "reason": edit_error}
         base.update(code=child, code_hash=h, diff=unified_diff(parent.code, child), mode=edit_mode)
 
         async def reject(reason: str) -> dict[str, Any]:
             prog = {**base, "status": "rejected", "reason": reason}
-            await self.archive.record.remote(self.id, record, prog)
+            await self._record(record, prog)
             return {**summary, "status": "rejected", "counted": False, "reason": reason}
 
         if self.island.has(h):
@@ -444,7 +497,9 @@ class IslandActor:
             }
         # The archive evaluates each distinct program once per run, whichever island sends it,
         # and records the child with its call in the same step.
-        out = await self.archive.submit.remote(self.id, record, base, context, extra)
+        out = await self._send(
+            {"call": record, "prog": base, "evaluate": True, "context": context, "metrics": extra}
+        )
         if out.get("duplicate"):
             self._pending_embeddings.pop(h, None)
             return {**summary, "status": "rejected", "counted": False, "reason": out["duplicate"]}

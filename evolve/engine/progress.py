@@ -40,6 +40,7 @@ class Progress:
     first_child_s: float | None = None  # seconds from start to the first child recorded
     sandbox_problems: list[str] = field(default_factory=list)  # isolation layers missing here
     notes: str = ""  # the latest scratchpad note
+    archive_served: dict[str, int] = field(default_factory=dict)  # its calls, at the end
 
     @property
     def elapsed(self) -> float:

@@ -494,6 +494,47 @@ class Database:
             }
         )
 
+    def record_round(
+        self,
+        run_id: str,
+        migrations: list[tuple[int, int, int]],
+        islands: list[dict[str, Any]],
+    ) -> None:
+        """A migration round in one transaction: its accepted migrations (source island,
+        destination island, program id), then each island's state and MAP-Elites grid
+        ({"state", "elites", "axes"}: cells and axes replace the island's previous ones)."""
+        now = time.time()
+        with self._transaction() as conn:
+            for src, dst, program_id in migrations:
+                _insert(
+                    conn,
+                    "migrations",
+                    {
+                        "run_id": run_id,
+                        "from_island": src,
+                        "to_island": dst,
+                        "program_id": program_id,
+                        "created_at": now,
+                    },
+                )
+            for snap in islands:
+                state = {"run_id": run_id, **snap["state"], "updated_at": now}
+                names = ", ".join(f'"{k}"' for k in state)
+                marks = ", ".join("?" for _ in state)
+                conn.execute(
+                    f"INSERT OR REPLACE INTO islands ({names}) VALUES ({marks})",
+                    list(state.values()),
+                )
+                island = snap["state"]["island"]
+                conn.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
+                for c in snap["elites"]:
+                    _insert(conn, "elites", {"run_id": run_id, "island": island, **c})
+                conn.execute(
+                    "INSERT OR REPLACE INTO grids (run_id, island, axes, updated_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [run_id, island, _json(snap["axes"]), now],
+                )
+
     def record_elites(
         self,
         run_id: str,
@@ -565,6 +606,17 @@ class Database:
         r["config"] = json.loads(r["config"])
         r["versions"] = json.loads(r["versions"])
         return r
+
+    def write_mark(self, run_id: str) -> tuple[int, int, int]:
+        """What the run's writers have written so far (its last call, its last program, its
+        counter): unchanged between two looks means nobody wrote in between."""
+        row = self.db.execute(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM llm_calls WHERE run_id = ?), "
+            "(SELECT COALESCE(MAX(id), 0) FROM programs WHERE run_id = ?), "
+            "(SELECT evaluations FROM runs WHERE id = ?)",
+            [run_id, run_id, run_id],
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2] or 0)
 
     def evaluations(self, run_id: str) -> int:
         return int(

@@ -108,3 +108,37 @@ def test_a_group_commit_keeps_all_of_a_batch_or_none_of_it(db):
         # Each child points at its own call.
         links = other.execute("SELECT llm_call_id FROM programs ORDER BY id").fetchall()
     assert [r[0] for r in links] == [r[0] for r in ids[:3]]
+
+
+def test_a_migration_round_is_one_transaction(db):
+    """A round's migrations and every island's state and grid go in together: a failure in
+    the second island's grid keeps the first round's rows, none of the second's."""
+    database, path = db
+
+    def snap(island: int, cells: int) -> dict:
+        return {
+            "state": {"island": island, "best_program_id": 1, "best_score": 1.0, "size": cells},
+            "elites": [
+                {"cell": f"{c},0", "program_id": 1, "fitness": float(c)} for c in range(cells)
+            ],
+            "axes": [{"name": "code_length", "bins": 4, "edges": [0, 1, 2, 3, 4]}],
+        }
+
+    database.record_round(RUN, [(0, 1, 1)], [snap(0, 2), snap(1, 1)])
+    with sqlite3.connect(path) as other:
+        seen = lambda sql: other.execute(sql).fetchall()  # noqa: E731
+        assert seen("SELECT from_island, to_island, program_id FROM migrations") == [(0, 1, 1)]
+        assert seen("SELECT island, size FROM islands ORDER BY island") == [(0, 2), (1, 1)]
+        assert seen("SELECT island, COUNT(*) FROM elites GROUP BY island") == [(0, 2), (1, 1)]
+        assert len(seen("SELECT axes FROM grids")) == 2
+    _trigger(
+        path,
+        "CREATE TRIGGER fail_island_1 BEFORE INSERT ON elites WHEN NEW.island = 1 "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    )
+    with pytest.raises(sqlite3.DatabaseError, match="injected failure"):
+        database.record_round(RUN, [(1, 0, 1)], [snap(0, 3), snap(1, 3)])
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 1
+        assert other.execute("SELECT size FROM islands WHERE island = 0").fetchone()[0] == 2
+    assert _look(path)[2] == 3  # the first round's grids, not half of the second's

@@ -184,3 +184,17 @@ def test_a_readable_folder_under_tmp_stays_readable_behind_the_private_tmp(tmp_p
             assert res.status == "ok" and res.outputs["h"].tolist() == [False], res
         res = box.run(SandboxRequest(write))
         assert res.status == "crash" and not (lib / "x.py").exists(), res
+
+
+def test_numpy_random_is_preloaded_yet_fresh_in_every_child(sb):
+    # The server imports numpy.random once (a child would pay ~13 ms for it); its global
+    # generator must still differ between children, as it would after a fresh import.
+    code = (
+        "import sys\nimport numpy as np\n"
+        "def solve():\n"
+        "    was = 'numpy.random' in sys.modules\n"
+        "    return {'h': [float(was), *np.random.rand(3)]}\n"
+    )
+    a, b = (sb.run(SandboxRequest(code)).outputs["h"] for _ in range(2))
+    assert a[0] == 1.0 and b[0] == 1.0  # loaded before the program ran
+    assert a[1:].tolist() != b[1:].tolist()
