@@ -16,7 +16,9 @@ difference; ties count half), computed from the runs themselves. Scores are in t
 own direction. `--json` prints one JSON object:
   {"problems": {PROBLEM: {"direction": d, "arms": {ARM: {"median": x, "iqr": [lo, hi],
    "at": {"25": {...}, "50": {...}}, "test": {...}, "runs": [...]}}, "a_engine_vs": {ARM: a}}}}
-("test": the final best on the problem's held-out test set, where it has one.)
+("test": the final best on the problem's held-out test set, where it has one; each run's
+"children": how its children fared against their parents, better/equal/worse/invalid, and
+how many distinct parents and children of the seed it had, read from its database.)
 
 All runs share one Ray. `--jobs` runs start in parallel (each in a runner process that joins
 that Ray and pays its imports once): a run's start-up (its actors' processes and imports) and
@@ -122,6 +124,7 @@ def one_run(problem: str, arm: list[str], seed: int, budget: int, llm: str, root
         "seconds": time.monotonic() - t0,
         **best_so_far(db_path, budget),
         **filters(db_path),
+        "children": children(db_path),
         "test": test_score(db_path),
     }
 
@@ -223,6 +226,27 @@ def filters(db_path: Path) -> dict:
         "rejected_judge": judged,
         "judge_audits": len(audits),
         "judge_audits_improved": sum(1 for (a,) in audits if a),
+    }
+
+
+def children(db_path: Path) -> dict:
+    """How the run's counted children fared against their parents, and whom it bred from:
+    what tells a climb on a slope (many better) from a walk on a plateau (most equal)."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    rows = db.execute(
+        "SELECT c.valid, c.fitness > p.fitness, c.fitness = p.fitness, c.parent_id, "
+        "p.parent_id IS NULL FROM programs c JOIN programs p ON p.id = c.parent_id "
+        "WHERE c.status != 'rejected' AND c.mode != 'migrant'"
+    ).fetchall()
+    db.close()
+    valid = [r for r in rows if r[0]]
+    return {
+        "better": sum(1 for r in valid if r[1]),
+        "equal": sum(1 for r in valid if r[2]),
+        "worse": sum(1 for r in valid if not r[1] and not r[2]),
+        "invalid": len(rows) - len(valid),
+        "parents": len({r[3] for r in rows}),  # distinct programs bred from
+        "of_seed": sum(1 for r in rows if r[4]),  # children of the seed program
     }
 
 
@@ -398,6 +422,15 @@ def print_table(problem: str, entry: dict) -> None:
             f"  {arm:16s} {text[0]:>24s} {text[1]:>24s} {text[2]:>24s}   "
             + ("" if a is None else f"{a:.2f}")
         )
+    print("  children against their parent, all seeds (better / equal / worse / invalid):")
+    for arm, v in entry["arms"].items():
+        kids = [r["children"] for r in v["runs"]]
+        n = sum(sum(k[w] for w in ("better", "equal", "worse", "invalid")) for k in kids) or 1
+        shares = " / ".join(
+            f"{100 * sum(k[w] for k in kids) / n:.0f}%"
+            for w in ("better", "equal", "worse", "invalid")
+        )
+        print(f"    {arm:16s} {shares}")
     tests = {arm: v["test"] for arm, v in entry["arms"].items() if "test" in v}
     if tests:
         print(

@@ -381,7 +381,10 @@ def _register_resolvers() -> None:
 _register_resolvers()
 
 
-def _setup_run_logging(run_dir: Path) -> None:
+def _setup_run_logging(run_dir: Path) -> logging.Handler:
+    """Send this run's log to its run.log; the caller removes the handler when the run ends
+    (a process that runs many commands, as the tests and bench/search.py's runners do, would
+    otherwise write every later run's log into each earlier run's run.log)."""
     handler = logging.FileHandler(run_dir / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -389,6 +392,7 @@ def _setup_run_logging(run_dir: Path) -> None:
     root.setLevel(logging.INFO)
     for noisy in ("LiteLLM", "litellm", "httpx", "ray"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler
 
 
 def _resume_config(
@@ -466,7 +470,7 @@ def _run_job_inner(cfg) -> None:
     from omegaconf import OmegaConf as OC
 
     OC.save(OC.create(cfg_dict), run_dir / "config.yaml")
-    _setup_run_logging(run_dir)
+    run_log = _setup_run_logging(run_dir)
     log = logging.getLogger("evolve.cli")
     log.info("start-up: the config ready after %.1f s", time.monotonic() - _COMMAND_T0)
     # The problem (its evaluator imported, its inputs built: a bad parameter fails here) needs
@@ -500,6 +504,8 @@ def _run_job_inner(cfg) -> None:
             import ray
 
             ray.shutdown()
+        logging.getLogger().removeHandler(run_log)
+        run_log.close()
 
 
 def _hydra_errors():

@@ -55,3 +55,46 @@ def test_runners_share_the_ray_and_keep_each_run_apart(bench, ray_session, tmp_p
         for db in dbs
     )
     assert in_dbs == sorted([r["best"]["100"] for r in results] + [again["best"]["100"]])
+    # a runner runs many commands in one process: each run's log holds that run alone
+    for db in dbs:
+        log = (db.parent / "run.log").read_text()
+        assert log.count("start-up: the config ready") == 1, log
+    # every counted child but the seed is compared with its parent; hill climbing breeds
+    # from the best so far, so its first child is the seed's
+    for r in [*results, again]:
+        kids = r["children"]
+        outcomes = kids["better"] + kids["equal"] + kids["worse"] + kids["invalid"]
+        assert outcomes == r["evaluations"] - 1
+        assert 1 <= kids["of_seed"] <= outcomes and 1 <= kids["parents"] <= outcomes
+
+
+def test_children_counts_each_outcome_against_the_parent(bench, tmp_path) -> None:
+    """A database laid out as the engine records it: the seed, and children of each kind."""
+    db_path = tmp_path / "evolve.db"
+    db = sqlite3.connect(db_path)
+    db.execute(
+        "CREATE TABLE programs (id INTEGER PRIMARY KEY, parent_id INTEGER, status TEXT, "
+        "mode TEXT, valid INTEGER, fitness REAL)"
+    )
+    db.executemany(
+        "INSERT INTO programs VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (1, None, "ok", "seed", 1, 1.0),
+            (2, 1, "ok", "diff", 1, 2.0),  # better than the seed
+            (3, 1, "ok", "diff", 1, 1.0),  # as good
+            (4, 2, "ok", "diff", 1, 0.5),  # worse than its parent (2)
+            (5, 2, "crash", "diff", 0, None),  # invalid
+            (6, 2, "rejected", "diff", None, None),  # never evaluated: not counted
+            (7, 2, "ok", "migrant", 1, 2.0),  # a copy from another island: not counted
+        ],
+    )
+    db.commit()
+    db.close()
+    assert bench.children(db_path) == {
+        "better": 1,
+        "equal": 1,
+        "worse": 1,
+        "invalid": 1,
+        "parents": 2,
+        "of_seed": 2,
+    }
