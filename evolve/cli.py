@@ -475,11 +475,12 @@ def _run_job_inner(cfg) -> None:
     log.info("start-up: the config ready after %.1f s", time.monotonic() - _COMMAND_T0)
     # The problem (its evaluator imported, its inputs built: a bad parameter fails here) needs
     # no Ray: it loads while ray.init mostly waits for Ray's processes to come up.
-    with ThreadPoolExecutor(1) as pool:
-        building = pool.submit(Evolution, cfg_dict, run_dir, None, _COMMAND_T0)
-        started_ray = init_ray(cfg_dict["cluster"])
-        log.info("start-up: Ray up after %.1f s", time.monotonic() - _COMMAND_T0)
+    started_ray = False
     try:
+        with ThreadPoolExecutor(1) as pool:
+            building = pool.submit(Evolution, cfg_dict, run_dir, None, _COMMAND_T0)
+            started_ray = init_ray(cfg_dict["cluster"])
+            log.info("start-up: Ray up after %.1f s", time.monotonic() - _COMMAND_T0)
         evo = building.result()
         with LiveView(
             console, cfg_dict["report"]["refresh_per_second"], cfg_dict["report"]["live"]
