@@ -161,6 +161,29 @@ def test_a_dead_island_is_rebuilt_and_the_run_completes(ray_session, tmp_path):
     db.close()
 
 
+def test_a_late_batch_from_a_replaced_island_is_recorded_not_counted(ray_session, tmp_path):
+    """A batch the dead island sent that reaches the archive after the island was settled
+    and replaced keeps its LLM call in the record, and its child is neither evaluated nor
+    counted: the budget was settled without it."""
+    import ray
+
+    from evolve.engine.archive import LATE, ArchiveActor
+
+    path = tmp_path / "evolve.db"
+    archive = ArchiveActor.remote(str(path), "r", None)  # no workers: nothing may be evaluated
+    ray.get(archive.start_run.remote("p", 0, {}, {}))
+    assert ray.get(archive.settle.remote(0, 1))["counted"] == 0
+    call = {"model": "m", "prompt": "p", "response": "r", "cost_usd": 0.25}
+    child = {"island": 0, "code": "x = 1\n", "code_hash": "h1", "mode": "diff", "parent_id": 1}
+    out = ray.get(archive.send.remote(0, [{"call": call, "prog": child, "evaluate": True}], 0))
+    assert "ids" in out[0]
+    ray.kill(archive)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT status, reason FROM programs").fetchall() == [("rejected", LATE)]
+        assert db.execute("SELECT evaluations FROM runs").fetchone() == (0,)
+        assert db.execute("SELECT cost_usd FROM llm_calls").fetchall() == [(0.25,)]
+
+
 def test_multirun_sweep_writes_one_run_per_job(ray_session, tmp_path):
     runs = tmp_path / "runs"
     assert (

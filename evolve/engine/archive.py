@@ -40,6 +40,7 @@ TAKE_WORK_S = 0.25
 # How long a write waits for others to share its transaction.
 WRITE_WINDOW_S = 0.005
 DUPLICATE = "duplicate of a program already evaluated in this run"
+LATE = "lost: its island's actor died before the child reached the archive"
 
 
 @ray.remote(num_cpus=0)
@@ -71,6 +72,7 @@ class ArchiveActor:
         self.calls: collections.Counter = collections.Counter()
         self.job_s = TAKE_WORK_S  # a moving average of the jobs' times on their workers
         self._settled = asyncio.Event()
+        self.epochs: dict[int, int] = {}  # island -> its actor's current incarnation
 
     def pid(self) -> int:
         return os.getpid()
@@ -209,22 +211,51 @@ class ArchiveActor:
         return list(await asyncio.gather(*[w.pid.remote() for w in self.workers.values()]))
 
     # --- evaluations ---------------------------------------------------------------------
-    async def send(self, island: int, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def send(
+        self, island: int, items: list[dict[str, Any]], epoch: int = 0
+    ) -> list[dict[str, Any]]:
         """An island's batch, one call for what it had ready at once: each item either an LLM
         call and/or a child to record as it is ({"call", "prog"}: a rejected edit, a failed
         call; answered {"ids": (call id, program id)}), or a child to evaluate and record with
         its call ({"call", "prog", "evaluate": True, "context", "metrics"}; answered as
-        `submit`). Answered once every item is; an item that failed is {"error": why}."""
+        `submit`). Answered once every item is; an item that failed is {"error": why}.
 
+        `epoch` is the island actor's incarnation: a batch from one that died and was
+        replaced (`settle`), arriving late, is recorded (its LLM calls cost what they cost)
+        but none of its children is evaluated or counted: the budget was settled without them.
+        """
         self.calls["send"] += 1
         self.calls["sent_items"] += len(items)
+        if epoch < self.epochs.get(island, 0):
+            log.warning(
+                "island %d: %d items from its dead actor arrived after it was replaced; "
+                "recorded, not counted",
+                island,
+                len(items),
+            )
+            items = [
+                {
+                    "call": it.get("call"),
+                    "prog": {**it["prog"], "status": "rejected", "reason": LATE},
+                }
+                if it.get("evaluate")
+                else it
+                for it in items
+            ]
+        evaluating = sum(1 for it in items if it.get("evaluate"))
+        # Counted now, before any item starts: `settle` must see them from this step on.
+        self.in_evaluation[island] += evaluating
 
         async def one(item: dict[str, Any]) -> dict[str, Any]:
-            if item.get("evaluate"):
+            if not item.get("evaluate"):
+                return {"ids": await self.record(island, item.get("call"), item.get("prog"))}
+            try:
                 return await self.submit(
                     island, item["call"], item["prog"], item.get("context"), item.get("metrics")
                 )
-            return {"ids": await self.record(island, item.get("call"), item.get("prog"))}
+            finally:
+                self.in_evaluation[island] -= 1
+                self._settled.set()
 
         outs = await asyncio.gather(*(one(it) for it in items), return_exceptions=True)
         return [
@@ -251,7 +282,6 @@ class ArchiveActor:
             )
             return {"duplicate": DUPLICATE, "program_id": pid}
         self.evaluated.add(h)
-        self.in_evaluation[island] += 1
         try:
             ev = await self._evaluate({"kind": "search", "code": prog["code"], "context": context})
             if metrics:
@@ -260,9 +290,6 @@ class ArchiveActor:
         except BaseException:
             self.evaluated.discard(h)  # nothing was recorded: it may come again
             raise
-        finally:
-            self.in_evaluation[island] -= 1
-            self._settled.set()
         return {"evaluation": ev, "program_id": pid}
 
     async def evaluate_seed(self, code: str, h: str) -> dict[str, Any]:
@@ -277,9 +304,12 @@ class ArchiveActor:
         """Score `code` on every instance set, test included (never a search decision)."""
         return await self._evaluate({"kind": "all_sets", "code": code})
 
-    async def settle(self, island: int) -> dict[str, float]:
-        """Once none of `island`'s children is in evaluation any more (its actor died: they
-        are still scored and recorded here), what the island has recorded."""
+    async def settle(self, island: int, epoch: int) -> dict[str, float]:
+        """`island`'s actor died and its next incarnation is `epoch`: once none of its
+        children is in evaluation any more (they are still scored and recorded here), what
+        the island has recorded. A batch the dead actor sent that arrives from now on is not
+        counted (`send`)."""
+        self.epochs[island] = max(epoch, self.epochs.get(island, 0))
         while self.in_evaluation[island] > 0:
             self._settled.clear()
             await self._settled.wait()

@@ -123,6 +123,7 @@ class Evolution:
         features_ref = self.archive.start_workers.remote()
         # Islands start (and import their LLM client) while the workers warm up.
         self.islands = [self._island(i) for i in range(int(self.cfg["search"]["islands"]))]
+        self._epochs = Counter()  # island -> incarnations of its actor so far (rebuilds)
         self._lit_pending = None
         self._lit_next: int | None = None
         self._last_reset: dict[int, int] = {}
@@ -152,9 +153,9 @@ class Evolution:
             },
         )
 
-    def _island(self, i: int, strategy: Any = "SPREAD"):
+    def _island(self, i: int, strategy: Any = "SPREAD", epoch: int = 0):
         isl = IslandActor.options(scheduling_strategy=strategy).remote(
-            i, self.problem_ref, self.cfg, self.archive
+            i, self.problem_ref, self.cfg, self.archive, epoch
         )
         # Island actors call the LLM. On a Ray started here they inherit this environment; on
         # a joined cluster they may not, so hand them the keys the config names. Through a
@@ -394,7 +395,8 @@ class Evolution:
         p = self.progress
         # Asked of the archive once the dead island's last children are recorded: those
         # whose reports died with it still count, so the budget holds exactly.
-        totals = ray.get(self.archive.settle.remote(i))
+        self._epochs[i] += 1
+        totals = ray.get(self.archive.settle.remote(i, self._epochs[i]))
         base = self._island_base[i]
         counted = int(totals["counted"] - base["counted"] - p.island_evals[i])
         calls = int(totals["llm_calls"] - base["llm_calls"] - self._island_calls[i])
@@ -408,7 +410,7 @@ class Evolution:
         self._island_cost[i] += cost
         # On the driver's node: Ray may not yet know the dead node is gone (an actor is
         # unavailable before its node is declared dead), and a run never outlives this node.
-        self.islands[i] = self._island(i, self._here)
+        self.islands[i] = self._island(i, self._here, self._epochs[i])
         self._restore(only=i)
         p.island_rebuilds += 1
         log.warning("island %d rebuilt from the database (%d children recovered)", i, counted)

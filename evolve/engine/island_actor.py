@@ -41,10 +41,19 @@ def step_seed(seed: int, island: int, step: int) -> int:
 class IslandActor:
     """One island: samples parents, asks the LLM, applies edits, sends children to be scored."""
 
-    def __init__(self, island_id: int, problem_ref: dict[str, Any], cfg: dict[str, Any], archive):
+    def __init__(
+        self,
+        island_id: int,
+        problem_ref: dict[str, Any],
+        cfg: dict[str, Any],
+        archive,
+        epoch: int = 0,
+    ):
+        """`epoch`: this actor's incarnation of the island (1 for the first rebuild, ...)."""
         from evolve.mutation.client import LLMClient
 
         self.id = island_id
+        self.epoch = epoch
         self.problem = load_problem_ref(problem_ref)
         self.cfg = cfg
         s = cfg["search"]
@@ -216,7 +225,7 @@ class IslandActor:
 
     async def _deliver(self, batch: list[tuple[dict[str, Any], asyncio.Future]]) -> None:
         try:
-            outs = await self.archive.send.remote(self.id, [item for item, _ in batch])
+            outs = await self.archive.send.remote(self.id, [item for item, _ in batch], self.epoch)
         except Exception as exc:  # the archive is gone: every item of the batch fails
             outs = [{"error": f"{type(exc).__name__}: {exc}"}] * len(batch)
         for (_, fut), out in zip(batch, outs, strict=True):
