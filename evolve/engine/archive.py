@@ -52,7 +52,9 @@ class ArchiveActor:
         self.run_id = run_id
         # Every program sent for evaluation in this run (and, on resume, before).
         self.evaluated: set[str] = set(self.db.evaluated_hashes(run_id))
-        self.spawn = workers  # {"n", "args", "options"}: how to start evaluator workers
+        # How to start evaluator workers: {"n", "args", "options", "cluster" (several nodes),
+        # "started" (those the driver already started)}.
+        self.spawn = workers
         self.queue: collections.deque[dict[str, Any]] = collections.deque()
         self.idle: collections.deque[asyncio.Future] = collections.deque()  # workers waiting
         self.results: dict[int, asyncio.Future] = {}  # job id -> its result, when it comes
@@ -84,20 +86,17 @@ class ArchiveActor:
         assert self.spawn is not None
         n = int(self.spawn["n"])
         # Workers the driver started (while this actor was starting): adopted, not started.
-        given = list(self.spawn.pop("started", None) or [])
-        if sum(1 for node in ray.nodes() if node.get("Alive")) > 1:
+        started = [self._start_worker(w) for w in self.spawn.pop("started", None) or []]
+        started = started or [self._start_worker()]
+        if self.spawn.get("cluster"):
             # A cluster: workers land on other nodes, whose cores nothing else is using.
-            started = [self._start_worker(w) for w in given]
             started += [self._start_worker() for _ in range(n - len(started))]
             ready = [asyncio.ensure_future(w.sandbox_features.remote()) for w in started]
             return await next(asyncio.as_completed(ready))
         # One machine: one worker first, the others once it is up. At start-up every process
         # competes for the same cores, and the seed needs one worker, soon.
-        first = self._start_worker(given.pop(0) if given else None)
-        for w in given:
-            self._start_worker(w)
-        features = await first.sandbox_features.remote()
-        for _ in range(n - 1 - len(given)):
+        features = await started[0].sandbox_features.remote()
+        for _ in range(n - len(started)):
             self._start_worker()
         return features
 

@@ -118,7 +118,7 @@ class Evolution:
             for _ in range(workers["n"] if cluster else 1)
         ]
         self.archive = ArchiveActor.options(scheduling_strategy=here).remote(
-            str(self.db_path), self.run_id, {**workers, "started": started}
+            str(self.db_path), self.run_id, {**workers, "started": started, "cluster": cluster}
         )
         features_ref = self.archive.start_workers.remote()
         # Islands start (and import their LLM client) while the workers warm up.

@@ -95,11 +95,31 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> sqlite3.Cursor:
-    """INSERT one row (names are the schema's own, never from outside)."""
+def _insert(
+    conn: sqlite3.Connection, table: str, row: dict[str, Any], replace: bool = False
+) -> sqlite3.Cursor:
+    """INSERT one row (names are the schema's own, never from outside); with `replace`, in
+    place of the row with the same key."""
     names = ", ".join(f'"{k}"' for k in row)
     marks = ", ".join("?" for _ in row)
-    return conn.execute(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', list(row.values()))
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    return conn.execute(f'{verb} INTO "{table}" ({names}) VALUES ({marks})', list(row.values()))
+
+
+def _replace_grid(
+    conn: sqlite3.Connection,
+    run_id: str,
+    island: int,
+    cells: list[dict[str, Any]],
+    axes: list[dict[str, Any]] | None,
+) -> None:
+    """An island's MAP-Elites cells (and axes, if given) in place of its previous ones."""
+    conn.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
+    for c in cells:
+        _insert(conn, "elites", {"run_id": run_id, "island": island, **c})
+    if axes is not None:
+        row = {"run_id": run_id, "island": island, "axes": _json(axes), "updated_at": time.time()}
+        _insert(conn, "grids", row, replace=True)
 
 
 class Database:
@@ -519,21 +539,8 @@ class Database:
                 )
             for snap in islands:
                 state = {"run_id": run_id, **snap["state"], "updated_at": now}
-                names = ", ".join(f'"{k}"' for k in state)
-                marks = ", ".join("?" for _ in state)
-                conn.execute(
-                    f"INSERT OR REPLACE INTO islands ({names}) VALUES ({marks})",
-                    list(state.values()),
-                )
-                island = snap["state"]["island"]
-                conn.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
-                for c in snap["elites"]:
-                    _insert(conn, "elites", {"run_id": run_id, "island": island, **c})
-                conn.execute(
-                    "INSERT OR REPLACE INTO grids (run_id, island, axes, updated_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    [run_id, island, _json(snap["axes"]), now],
-                )
+                _insert(conn, "islands", state, replace=True)
+                _replace_grid(conn, run_id, state["island"], snap["elites"], snap["axes"])
 
     def record_elites(
         self,
@@ -545,15 +552,7 @@ class Database:
         """Replace an island's MAP-Elites cells with its current grid (and its axes if given:
         each dimension's name, bin count and bin edges), in one transaction."""
         with self._transaction() as conn:
-            conn.execute("DELETE FROM elites WHERE run_id = ? AND island = ?", [run_id, island])
-            for c in cells:
-                _insert(conn, "elites", {"run_id": run_id, "island": island, **c})
-            if axes is not None:
-                conn.execute(
-                    "INSERT OR REPLACE INTO grids (run_id, island, axes, updated_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    [run_id, island, _json(axes), time.time()],
-                )
+            _replace_grid(conn, run_id, island, cells, axes)
 
     def record_reset(self, run_id: str, island: int, program_ids: list[int]) -> None:
         self.db["resets"].insert(
