@@ -180,7 +180,12 @@ def cpu_by_role(sampler: Sampler, warm: int) -> tuple[dict[str, float], int, flo
 
 
 def run_setting(
-    islands: int, evaluations: int, workers: int, problem_dir: Path, runs: Path
+    islands: int,
+    evaluations: int,
+    workers: int,
+    problem_dir: Path,
+    runs: Path,
+    overrides: list[str] = (),
 ) -> dict:
     from evolve.engine import Evolution
 
@@ -194,13 +199,16 @@ def run_setting(
             f"sandbox.workers={workers}",
             "literature.enabled=false",
             "report.live=false",
-            "search.migration_interval=50",
+            *overrides,
         ]
     )
     sampler = Sampler()
     sampler.start()
     t0 = time.monotonic()
-    progress = Evolution(cfg, runs / f"islands-{islands}", view=View(sampler)).run()
+    runs.mkdir(parents=True, exist_ok=True)
+    # A folder of its own: the same island count may be measured more than once.
+    folder = Path(tempfile.mkdtemp(prefix=f"islands-{islands}-", dir=runs))
+    progress = Evolution(cfg, folder, view=View(sampler)).run()
     wall = time.monotonic() - t0
     sampler.stop.set()
     sampler.join()
@@ -349,6 +357,16 @@ def main() -> None:
     ap.add_argument("--islands", default="1,8,32", help="island counts to run")
     ap.add_argument("--evaluations", type=int, default=400, help="evaluations per setting")
     ap.add_argument("--workers", type=int, default=2, help="evaluator workers")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every setting (repeatable), e.g. search.migration_interval=0",
+    )
+    ap.add_argument(
+        "--skip-startup", action="store_true", help="do not measure start-up (startup_s: null)"
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
     stdout = None
@@ -364,13 +382,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        start = startup_s(tmp / "startup")
+        start = None if args.skip_startup else startup_s(tmp / "startup")
         problem_dir = new_problem("scale_points", tmp / "problem")
         ray.init(
             address="local", include_dashboard=False, logging_level="ERROR", log_to_driver=False
         )
         settings = [
-            run_setting(int(k), args.evaluations, args.workers, problem_dir, tmp / "runs")
+            run_setting(int(k), args.evaluations, args.workers, problem_dir, tmp / "runs", args.set)
             for k in args.islands.split(",")
         ]
         ray.shutdown()
@@ -389,7 +407,8 @@ def main() -> None:
         os.dup2(stdout, 1)
         print(json.dumps(out))
         return
-    print(f"start-up (evolve run to the first child recorded): {start:.1f} s")
+    if start is not None:
+        print(f"start-up (evolve run to the first child recorded): {start:.1f} s")
     print(f"litellm CPU per call (spent in island processes): {llm_ms:.1f} ms")
     head = f"{'islands':>7} {'eval/s':>7} {'iter/ev':>7} " + " ".join(f"{r:>10}" for r in ROLES)
     print("CPU ms per evaluation, by process role (steady window):")

@@ -140,9 +140,10 @@ class SearchConfig:
     # Off: each request slot waits for its child's score, which with one island and one
     # request in flight makes a run reproducible from its seed.
     pipeline: bool = True
-    migration_interval: int = bounded(
-        40, ge=0
-    )  # evaluations between migrations around the ring (0: never)
+    # Evaluations each island makes between migrations around the ring (0: never): a round
+    # every migration_interval x islands evaluations of the run, so each island evolves on
+    # its own for as long whatever the island count (two islands: every 40 evaluations).
+    migration_interval: int = bounded(20, ge=0)
     # Re-seed an island after this many evaluations without improvement (0: never).
     stagnation_reset: int = bounded(0, ge=0)
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)

@@ -499,7 +499,7 @@ class Evolution:
         report_s = max(REPORT_INTERVAL_S, n / REPORTS_PER_S)
         started = time.monotonic()
         finished = [0] * n  # iterations each island has reported (for its rate)
-        interval = int(s["migration_interval"])
+        interval = int(s["migration_interval"]) * n  # per island: a round once each has had them
         next_migration = p.evaluations + interval
         pad = s.get("scratchpad") or {}
         pad_every = int(pad.get("every", 0)) if pad.get("enabled") else 0

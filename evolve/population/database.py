@@ -8,6 +8,7 @@ run is live. A run killed at any moment resumes from this file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import sqlite3
@@ -79,6 +80,13 @@ class DatabaseError(RuntimeError):
 
 
 def _json(value: Any) -> str:
+    """JSON text for a column: NaN and infinities become null (JSON has neither)."""
+    try:
+        # The common case, in C: nothing to clean.
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except (ValueError, TypeError):
+        pass
+
     def clean(v: Any) -> Any:
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -100,10 +108,16 @@ def _insert(
 ) -> sqlite3.Cursor:
     """INSERT one row (names are the schema's own, never from outside); with `replace`, in
     place of the row with the same key."""
-    names = ", ".join(f'"{k}"' for k in row)
-    marks = ", ".join("?" for _ in row)
+    return conn.execute(_insert_sql(table, tuple(row), replace), list(row.values()))
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(table: str, names: tuple[str, ...], replace: bool) -> str:
+    """The INSERT statement for a table and its columns (a few shapes, written once each)."""
+    cols = ", ".join(f'"{k}"' for k in names)
+    marks = ", ".join("?" for _ in names)
     verb = "INSERT OR REPLACE" if replace else "INSERT"
-    return conn.execute(f'{verb} INTO "{table}" ({names}) VALUES ({marks})', list(row.values()))
+    return f'{verb} INTO "{table}" ({cols}) VALUES ({marks})'
 
 
 def _replace_grid(

@@ -71,7 +71,7 @@ def test_run_survives_losing_a_worker_node(cluster, tmp_path):
             f"budget.evaluations={BUDGET}",
             f"search.islands={ISLANDS}",
         ]
-        + ["sandbox.workers=2", "sandbox.cpus_per_worker=2", "search.migration_interval=10"]
+        + ["sandbox.workers=2", "sandbox.cpus_per_worker=2", "search.migration_interval=3"]
         + ["report.live=false", "literature.enabled=false"],
         stdout=log,
         stderr=subprocess.STDOUT,
