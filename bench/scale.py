@@ -8,7 +8,9 @@ template: spread 10 points in a square), with the literature check and the live 
 A sampler thread reads /proc every 0.1 s and charges each process's CPU to its role:
 
 - driver: this process (the run's loop; it also holds Ray's driver-side threads);
-- archive: the ArchiveActor (SQLite writes, the duplicate gate, the evaluation queue);
+- archive: the ArchiveActor (the run database's one writer: a transaction per batch);
+- queues: the EvaluationQueues (duplicate gate, jobs, leases, islands' and workers' calls;
+  one per `cluster.queues` shard, so their work splits where the archive's cannot);
 - islands: the IslandActors (prompts, the local mutator, edits, grids);
 - evaluators: the EvaluatorActors (harness, trusted scoring) and their fork servers;
 - child: the sandboxed children themselves (CPU of the processes a fork server reaped);
@@ -17,9 +19,10 @@ A sampler thread reads /proc every 0.1 s and charges each process's CPU to its r
 CPU is counted over a steady window (from the 10th% of the budget to the end), so actor
 start-up is not charged to every evaluation; start-up is measured on its own: `evolve run` as a
 new user types it (the default problem, `llm=local`), from the command's start to the first
-evolved child recorded in its database. `central` = driver + archive; `engine` = everything
-but the sandboxed child and Ray's own processes. `arch/ev` is the calls the archive served
-per evaluation (islands' batches of children, workers' requests for work) and `per send` the
+evolved child recorded in its database. `central` = driver + archive, the parts one run has
+one of; `engine` = everything but the sandboxed child and Ray's own processes. `arch/ev` is
+the calls the archive served per evaluation (batches of results), `queue/ev` the calls the
+queues served (islands' batches of children, workers' requests for work) and `per send` the
 children in an island's batch: what the batching achieves at each setting. The LLM client library's CPU per call
 (litellm against a local stub server, in this process) is measured apart: in a run it is
 spent in the island processes, spread over the cluster's nodes.
@@ -42,7 +45,7 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 TICKS = os.sysconf("SC_CLK_TCK")
-ROLES = ("driver", "archive", "islands", "evaluators", "child", "ray")
+ROLES = ("driver", "archive", "queues", "islands", "evaluators", "child", "ray")
 
 
 def _stat(pid: int) -> tuple[int, float, float] | None:
@@ -87,6 +90,7 @@ class Sampler(threading.Thread):
             return None
         for name, role in (
             ("ArchiveActor", "archive"),
+            ("EvaluationQueue", "queues"),
             ("IslandActor", "islands"),
             ("EvaluatorActor", "evaluators"),
         ):
@@ -216,7 +220,7 @@ def run_setting(
     served = progress.archive_served
     per = {r: 1000.0 * cpu.get(r, 0.0) / max(evals, 1) for r in ROLES}
     central = per["driver"] + per["archive"]
-    engine = central + per["islands"] + per["evaluators"]
+    engine = central + per["queues"] + per["islands"] + per["evaluators"]
     return {
         "islands": islands,
         "evaluations": progress.evaluations,
@@ -229,9 +233,11 @@ def run_setting(
         "cpu_ms_per_eval": per,
         "central_cpu_ms_per_eval": central,
         "engine_cpu_ms_per_eval": engine,
-        # Calls the archive served per evaluation (islands' sends, workers' takes) and the
-        # children per send: how well the batching works at this setting.
-        "archive_calls_per_eval": (served.get("send", 0) + served.get("take", 0))
+        # Calls the archive served per evaluation (the queues' batches of results), calls the
+        # queues served (islands' sends, workers' takes) and the children per send: how well
+        # the batching works at this setting.
+        "archive_calls_per_eval": served.get("write", 0) / max(progress.evaluations, 1),
+        "queue_calls_per_eval": (served.get("send", 0) + served.get("take", 0))
         / max(progress.evaluations, 1),
         "items_per_send": served.get("sent_items", 0) / max(served.get("send", 0), 1),
     }
@@ -412,14 +418,15 @@ def main() -> None:
     print(f"litellm CPU per call (spent in island processes): {llm_ms:.1f} ms")
     head = f"{'islands':>7} {'eval/s':>7} {'iter/ev':>7} " + " ".join(f"{r:>10}" for r in ROLES)
     print("CPU ms per evaluation, by process role (steady window):")
-    print(head + f" {'central':>8} {'engine':>8} {'arch/ev':>8} {'per send':>8}")
+    print(head + f" {'central':>8} {'engine':>8} {'arch/ev':>8} {'queue/ev':>8} {'per send':>8}")
     for s in settings:
         per = s["cpu_ms_per_eval"]
         print(
             f"{s['islands']:>7} {s['evals_per_s']:>7.1f} {s['iterations_per_evaluation']:>7.2f} "
             + " ".join(f"{per[r]:>10.2f}" for r in ROLES)
             + f" {s['central_cpu_ms_per_eval']:>8.2f} {s['engine_cpu_ms_per_eval']:>8.2f}"
-            + f" {s['archive_calls_per_eval']:>8.2f} {s['items_per_send']:>8.1f}"
+            + f" {s['archive_calls_per_eval']:>8.2f} {s['queue_calls_per_eval']:>8.2f}"
+            + f" {s['items_per_send']:>8.1f}"
         )
     c = eight["central_cpu_ms_per_eval"]
     if c > 0:

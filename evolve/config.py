@@ -178,6 +178,10 @@ class ClusterConfig:
     address: str | None = None  # None: start Ray locally; "auto" or ray://host:port: join
     num_cpus: int | None = bounded(None, ge=1)  # CPUs for a local Ray (None: all)
     log_to_driver: bool = False  # show actor logs in the console
+    # Evaluation queue shards (duplicate gate, jobs, group commit), each a process on the
+    # driver's node with its share of sandbox.workers: raise it when one queue's core is the
+    # limit (docs/cluster.md: the ceiling per queue).
+    queues: int = bounded(1, ge=1)
 
 
 @dataclass

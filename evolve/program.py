@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+import zlib
 from dataclasses import dataclass
 
 BLOCK_START = "# EVOLVE-BLOCK-START"
@@ -214,6 +215,12 @@ def normalise_code(code: str) -> str:
 def code_hash(code: str) -> str:
     """Hash of the normalised code: programs differing only in comments or layout collide."""
     return hashlib.sha256(normalise_code(code).encode()).hexdigest()[:32]
+
+
+def shard_of(code_hash: str, shards: int) -> int:
+    """Which of `shards` evaluation queues owns a program (engine/queue.py): the same for
+    every island, so each queue's duplicate gate is exact for the programs it owns."""
+    return zlib.crc32(code_hash.encode()) % shards if shards > 1 else 0
 
 
 def unified_diff(parent: str, child: str) -> str:

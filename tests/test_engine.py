@@ -162,21 +162,25 @@ def test_a_dead_island_is_rebuilt_and_the_run_completes(ray_session, tmp_path):
 
 
 def test_a_late_batch_from_a_replaced_island_is_recorded_not_counted(ray_session, tmp_path):
-    """A batch the dead island sent that reaches the archive after the island was settled
+    """A batch the dead island sent that reaches its queue after the island was settled
     and replaced keeps its LLM call in the record, and its child is neither evaluated nor
     counted: the budget was settled without it."""
     import ray
 
-    from evolve.engine.archive import LATE, ArchiveActor
+    from evolve.engine.archive import ArchiveActor
+    from evolve.engine.queue import LATE, EvaluationQueue
 
     path = tmp_path / "evolve.db"
-    archive = ArchiveActor.remote(str(path), "r", None)  # no workers: nothing may be evaluated
+    archive = ArchiveActor.remote(str(path), "r")
     ray.get(archive.start_run.remote("p", 0, {}, {}))
-    assert ray.get(archive.settle.remote(0, 1))["counted"] == 0
+    queue = EvaluationQueue.remote("r", archive)  # no workers: nothing may be evaluated
+    ray.get(queue.settle.remote(0, 1))
+    assert ray.get(archive.island_totals.remote(0))["counted"] == 0
     call = {"model": "m", "prompt": "p", "response": "r", "cost_usd": 0.25}
     child = {"island": 0, "code": "x = 1\n", "code_hash": "h1", "mode": "diff", "parent_id": 1}
-    out = ray.get(archive.send.remote(0, [{"call": call, "prog": child, "evaluate": True}], 0))
+    out = ray.get(queue.send.remote(0, [{"call": call, "prog": child, "evaluate": True}], 0))
     assert "ids" in out[0]
+    ray.kill(queue)
     ray.kill(archive)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT status, reason FROM programs").fetchall() == [("rejected", LATE)]
@@ -219,3 +223,98 @@ def test_api_keys_reach_no_log_or_database(ray_session, tmp_path, monkeypatch):
         if f.is_file() and secret.encode() in f.read_bytes()
     ]
     assert leaked == []
+
+
+def _counted_hashes(db_path: Path) -> list[str]:
+    with sqlite3.connect(db_path) as db:
+        return [
+            r[0] for r in db.execute("SELECT code_hash FROM programs WHERE status != 'rejected'")
+        ]
+
+
+def test_two_queue_shards_split_the_work_and_keep_one_exact_duplicate_gate(ray_session, tmp_path):
+    """With cluster.queues=2 each child goes to the queue that owns its hash: both queues
+    evaluate, no program is evaluated twice in the run, and the budget holds exactly; a run
+    interrupted and resumed keeps the gate (each queue is given the hashes it owns)."""
+    import ray
+
+    from evolve.engine import Evolution
+    from evolve.program import shard_of
+
+    class StopAt:
+        def __init__(self, at: int) -> None:
+            self.at = at
+
+        def update(self, progress) -> None:
+            if self.at and progress.evaluations >= self.at:
+                self.at = 0
+                raise KeyboardInterrupt
+
+    cfg = _config(
+        "budget.evaluations=80",
+        "search.islands=2",
+        "cluster.queues=2",
+        "sandbox.workers=2",
+        "report.live=false",
+        "literature.enabled=false",
+    )
+    run_dir = tmp_path / "run"
+    first = Evolution(cfg, run_dir, view=StopAt(30)).run()
+    assert 30 <= first.evaluations < 80
+    assert len(first.queue_served) == 2
+    for served in first.queue_served:  # each queue evaluated children and fed its worker
+        assert served.get("sent_items", 0) > 0 and served.get("take", 0) > 0
+    before = _counted_hashes(run_dir / "evolve.db")
+
+    class Gates:  # each resumed queue's gate, as the run starts
+        def __init__(self) -> None:
+            self.evo, self.seen = None, None
+
+        def update(self, progress) -> None:
+            if self.seen is None:
+                self.seen = ray.get([q.gate.remote() for q in self.evo.queues])
+
+    gates = Gates()
+    gates.evo = evo = Evolution(cfg, run_dir, view=gates)
+    progress = evo.run()
+    # Each queue started with exactly the programs it owns from before the interruption.
+    for q, gate in enumerate(gates.seen):
+        assert set(h for h in before if shard_of(h, 2) == q) <= set(gate)
+    assert set().union(*gates.seen) >= set(before)
+    assert progress.evaluations == 80
+    hashes = _counted_hashes(run_dir / "evolve.db")
+    assert len(hashes) == 80
+    assert len(set(hashes)) == 80  # the gate held across shards and across the resume
+
+
+def test_a_queue_turns_away_a_program_its_gate_has_seen(ray_session, tmp_path):
+    """A program the run evaluated before (given to the queue on resume) is recorded as a
+    rejected duplicate, with its LLM call, and never evaluated again (this queue has no
+    workers: an evaluation would never finish)."""
+    import ray
+
+    from evolve.engine.archive import ArchiveActor
+    from evolve.engine.queue import DUPLICATE, EvaluationQueue
+
+    path = tmp_path / "evolve.db"
+    archive = ArchiveActor.remote(str(path), "r")
+    ray.get(archive.start_run.remote("p", 0, {}, {}))
+    queue = EvaluationQueue.remote("r", archive, ["h1"])
+    call = {"model": "m", "prompt": "p", "response": "r", "cost_usd": 0.5}
+    child = {"island": 0, "code": "x = 1\n", "code_hash": "h1", "mode": "diff", "parent_id": 1}
+    out = ray.get(queue.send.remote(0, [{"call": call, "prog": child, "evaluate": True}], 0))
+    assert out[0]["duplicate"] == DUPLICATE
+    ray.kill(queue)
+    ray.kill(archive)
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT status, reason FROM programs").fetchall()
+        assert rows == [("rejected", DUPLICATE)]
+        assert db.execute("SELECT cost_usd FROM llm_calls").fetchall() == [(0.5,)]
+
+
+def test_more_queues_than_workers_is_refused_with_what_to_change(ray_session, tmp_path):
+    from evolve.engine import Evolution, RunError
+
+    cfg = _config("cluster.queues=3", "sandbox.workers=2", "report.live=false")
+    with pytest.raises(RunError, match=r"cluster.queues=3 .*sandbox.workers=2"):
+        Evolution(cfg, tmp_path / "run").run()

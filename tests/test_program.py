@@ -9,6 +9,7 @@ from evolve.program import (
     code_hash,
     find_blocks,
     parse_diffs,
+    shard_of,
 )
 
 PARENT = """import numpy as np
@@ -161,3 +162,29 @@ def test_hash_of_code_that_does_not_parse_keeps_its_indentation():
     broken_inside, broken_after = _INSIDE_LOOP + "  )", _AFTER_LOOP + "  )"
     assert code_hash(broken_inside) != code_hash(broken_after)
     assert code_hash(broken_inside) == code_hash("# note\n" + broken_inside)
+
+
+def test_shard_of_is_fixed_by_the_hash_alone_and_spreads_programs_evenly():
+    """Every island must send a program to the same queue (its duplicate gate), in any
+    process: no per-process salt (Python's hash() has one), and an even spread."""
+    import subprocess
+    import sys
+
+    hashes = [code_hash(f"x = {i}\n") for i in range(2000)]
+    shards = [shard_of(h, 4) for h in hashes]
+    assert set(shards) == {0, 1, 2, 3}
+    assert min(shards.count(q) for q in range(4)) > 400  # 500 each on average
+    assert all(shard_of(h, 1) == 0 for h in hashes[:10])
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from evolve.program import shard_of; import sys; "
+            "print([shard_of(h, 4) for h in sys.argv[1:]])",
+            *hashes[:50],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert other.strip() == str(shards[:50])

@@ -4,8 +4,9 @@
   takes results in batches, migrates, resets, checks the literature, stops on a budget.
 - island_actor.py: an island runs its own iterations (parent -> prompt -> LLM -> edit -> child)
   while it holds tokens.
-- archive.py: the one writer of the run database and the evaluation queue that evaluator
-  workers pull from; writes are group-committed.
+- queue.py: the evaluation queue (one or more shards by code hash): the duplicate gate, the
+  jobs evaluator workers pull, results handed to the archive in batches.
+- archive.py: the one writer of the run database; each batch one transaction.
 - evaluators.py: the evaluator workers (a warm sandbox each).
 - literature_actor.py: checks new bests against the known results off the driver's loop.
 - budget.py, replay.py, members.py: plain functions (no Ray) for the budget decision, the

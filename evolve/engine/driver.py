@@ -33,10 +33,11 @@ from evolve.engine.island_actor import IslandActor, step_seed
 from evolve.engine.literature_actor import LiteratureActor
 from evolve.engine.members import member_of, selection_fitness
 from evolve.engine.progress import Progress
+from evolve.engine.queue import EvaluationQueue
 from evolve.engine.replay import history
 from evolve.population.database import Database
 from evolve.problem import load_problem
-from evolve.program import code_hash
+from evolve.program import code_hash, shard_of
 from evolve.sandbox.runner import missing_layer
 
 log = logging.getLogger(__name__)
@@ -89,38 +90,69 @@ class Evolution:
 
     # --- setup -----------------------------------------------------------------------------
     def _start_actors(self) -> dict[str, Any]:
-        """Start the archive (with its evaluator workers), the literature checker and the
-        islands; the sandbox features of the workers."""
+        """Start the archive, the evaluation queues (each with its evaluator workers), the
+        literature checker and the islands; the sandbox features of the workers."""
         sb = self.cfg["sandbox"]
         # The archive writes the run folder, which is on the driver's machine: pin it there.
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self._here = here
-        workers = {
-            "n": int(sb["workers"]),
-            "args": [
-                self.problem_ref,
-                sb.get("timeout_s"),
-                tuple(sb.get("preload") or ()),
-                tuple(sb.get("on_demand") or ()),
-                bool(sb.get("allow_unconfined_files")),
-            ],
-            "options": {"num_cpus": sb["cpus_per_worker"], "scheduling_strategy": "SPREAD"},
-        }
-        # Workers start here, first of all the actors, and warm up while the archive starts
-        # (which adopts them), rather than after it: on one machine the first (it takes one of
-        # the worker processes Ray started with itself; the others once it is up, the archive
-        # starts them), on a cluster all (each on its own node's cores).
+        shards = int((self.cfg.get("cluster") or {}).get("queues") or 1)
+        if shards > int(sb["workers"]):
+            raise RunError(
+                f"cluster.queues={shards} needs at least as many evaluator workers "
+                f"(sandbox.workers={sb['workers']}): each queue has workers of its own"
+            )
+        per_queue = [
+            int(sb["workers"]) // shards + (q < int(sb["workers"]) % shards) for q in range(shards)
+        ]
+        args = [
+            self.problem_ref,
+            sb.get("timeout_s"),
+            tuple(sb.get("preload") or ()),
+            tuple(sb.get("on_demand") or ()),
+            bool(sb.get("allow_unconfined_files")),
+        ]
+        options = {"num_cpus": sb["cpus_per_worker"], "scheduling_strategy": "SPREAD"}
+        # Workers start here, first of all the actors, and warm up while the queues start
+        # (which adopt them), rather than after: on one machine the first (it takes one of the
+        # worker processes Ray started with itself; the others once it is up, its queue starts
+        # them), on a cluster all (each on its own node's cores).
         cluster = sum(1 for node in ray.nodes() if node.get("Alive")) > 1
         started = [
-            EvaluatorActor.options(**workers["options"]).remote(*workers["args"])
-            for _ in range(workers["n"] if cluster else 1)
+            [
+                EvaluatorActor.options(**options).remote(*args)
+                for _ in range(per_queue[q] if cluster else int(q == 0))
+            ]
+            for q in range(shards)
         ]
         self.archive = ArchiveActor.options(scheduling_strategy=here).remote(
-            str(self.db_path), self.run_id, {**workers, "started": started, "cluster": cluster}
+            str(self.db_path), self.run_id
         )
-        features_ref = self.archive.start_workers.remote()
+        # The queues hold run state (what is in evaluation): on the driver's node, with the
+        # archive, so that only the loss of this node can end the run.
+        evaluated: list[list[str]] = [[] for _ in range(shards)]
+        for h in self._evaluated:
+            evaluated[shard_of(h, shards)].append(h)
+        self.queues = [
+            EvaluationQueue.options(scheduling_strategy=here).remote(
+                self.run_id,
+                self.archive,
+                evaluated[q],
+                q,
+                shards,
+                {
+                    "n": per_queue[q],
+                    "args": args,
+                    "options": options,
+                    "started": started[q],
+                    "cluster": cluster,
+                },
+            )
+            for q in range(shards)
+        ]
+        features_refs = [q.start_workers.remote() for q in self.queues]
         # Islands start (and import their LLM client) while the workers warm up.
         self.islands = [self._island(i) for i in range(int(self.cfg["search"]["islands"]))]
         self._epochs = Counter()  # island -> incarnations of its actor so far (rebuilds)
@@ -133,7 +165,7 @@ class Evolution:
         self.literature = None
         self._checks = bool((self.cfg.get("literature") or {}).get("enabled", True))
         try:
-            return ray.get(features_ref)
+            return ray.get(features_refs)[0]
         except ray.exceptions.RayError as exc:
             # A sandbox that refuses to start (SandboxError) says why in one line: pass it on.
             why = re.search(r"SandboxError: ([^\n]+)", str(exc))
@@ -155,7 +187,7 @@ class Evolution:
 
     def _island(self, i: int, strategy: Any = "SPREAD", epoch: int = 0):
         isl = IslandActor.options(scheduling_strategy=strategy).remote(
-            i, self.problem_ref, self.cfg, self.archive, epoch
+            i, self.problem_ref, self.cfg, self.queues, epoch
         )
         # Island actors call the LLM. On a Ray started here they inherit this environment; on
         # a joined cluster they may not, so hand them the keys the config names. Through a
@@ -176,7 +208,8 @@ class Evolution:
         """Evaluate the problem's seed program once and give it to every island."""
         code = self.problem.initial_code
         h = code_hash(code)
-        out = ray.get(self.archive.evaluate_seed.remote(code, h))  # a fresh run: never a duplicate
+        queue = self.queues[shard_of(h, len(self.queues))]  # the one whose gate owns it
+        out = ray.get(queue.evaluate_seed.remote(code, h))  # a fresh run: never a duplicate
         ev, pid = out["evaluation"], out["program_id"]
         self.progress.evaluations += 1
         self.progress.statuses[ev["status"]] += 1
@@ -389,14 +422,16 @@ class Evolution:
     def _rebuild_island(self, i: int) -> None:
         """Island `i`'s actor died (with its node): start a new one and replay the island's
         history from the database, as `resume=` does; the run goes on without it stopping.
-        Its children that were in evaluation are still scored and recorded by the archive."""
+        Its children that were in evaluation are still scored and recorded by the queues."""
         # An actor reported unavailable may yet answer: make sure it writes nothing more.
         ray.kill(self.islands[i], no_restart=True)
         p = self.progress
-        # Asked of the archive once the dead island's last children are recorded: those
-        # whose reports died with it still count, so the budget holds exactly.
+        # Asked of the archive once the dead island's last children are recorded (every
+        # queue has settled it): those whose reports died with it still count, so the budget
+        # holds exactly.
         self._epochs[i] += 1
-        totals = ray.get(self.archive.settle.remote(i, self._epochs[i]))
+        ray.get([q.settle.remote(i, self._epochs[i]) for q in self.queues])
+        totals = ray.get(self.archive.island_totals.remote(i))
         base = self._island_base[i]
         counted = int(totals["counted"] - base["counted"] - p.island_evals[i])
         calls = int(totals["llm_calls"] - base["llm_calls"] - self._island_calls[i])
@@ -439,12 +474,15 @@ class Evolution:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         resuming = False
+        self._evaluated: list[str] = []  # the programs a resumed run evaluated before
         if self.db_path.exists():
             db = Database(self.db_path)
             try:
                 resuming = db.db["runs"].count_where("id = ?", [self.run_id]) > 0
                 if resuming and db.run(self.run_id)["status"] == "running":
                     self._wait_for_quiet(db)
+                if resuming:
+                    self._evaluated = db.evaluated_hashes(self.run_id)
             finally:
                 db.close()
         features = self._start_actors()
@@ -599,24 +637,33 @@ class Evolution:
         except Exception:  # a dead island: the database already holds every counted child
             log.exception("could not record the final island state")
         try:
-            replaced = ray.get(self.archive.replacements.remote())
+            replaced = sum(ray.get([q.replacements.remote() for q in self.queues]))
             if replaced:
                 log.warning("%d evaluator workers died and were replaced", replaced)
-            served = self.progress.archive_served = ray.get(self.archive.served.remote())
+            served: Counter = Counter()
+            self.progress.queue_served = ray.get([q.served.remote() for q in self.queues])
+            for part in self.progress.queue_served:
+                served.update(part)
+            served.update(ray.get(self.archive.served.remote()))
+            self.progress.archive_served = dict(served)
             log.info(
-                "archive: %d calls from islands (%d items), %d from workers, %d transactions",
+                "queues: %d calls from islands (%d items), %d from workers; archive: %d "
+                "write calls (%d items)",
                 served.get("send", 0),
                 served.get("sent_items", 0),
                 served.get("take", 0),
-                served.get("transactions", 0),
+                served.get("write", 0),
+                served.get("written_items", 0),
             )
         except Exception:
-            log.exception("could not ask the archive what it served")
+            log.exception("could not ask the queues and the archive what they served")
         try:
+            # Every queue's last writes are committed before the run's status says it ended.
+            ray.get([q.finish.remote() for q in self.queues])
             ray.get(self.archive.finish.remote(status))
         except Exception:
             log.exception("could not record the run's final status")
-        for a in [*self.islands, self.literature, self.archive]:
+        for a in [*self.islands, self.literature, *self.queues, self.archive]:
             if a is not None:
                 ray.kill(a)
 
@@ -641,7 +688,7 @@ class Evolution:
         if "test" not in self.problem.instance_sets or pid is None:
             return
         code = ray.get(self.archive.program_code.remote(pid))
-        ev = ray.get(self.archive.evaluate_all_sets.remote(code))
+        ev = ray.get(self.queues[0].evaluate_all_sets.remote(code))
         ray.get(self.archive.record_test_score.remote(pid, ev))
         if ev["valid"]:
             self.progress.best_metrics = ev["metrics"]

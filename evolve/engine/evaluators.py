@@ -1,10 +1,10 @@
 """Evaluator workers: each a warm process (the problem's evaluator imported, its numba kernels
-compiled, a sandbox ready) that pulls work from the archive's queue (several short jobs at a
+compiled, a sandbox ready) that pulls work from its evaluation queue (queue.py; several short jobs at a
 time when the queue is long, long ones one at a time) and hands back the trusted results with
 its next request for work.
 
 Pulling rather than being handed work: a worker that is busy asks for nothing, a dead one
-asks for nothing more (the archive puts what it held back in the queue), and the archive does
+asks for nothing more (the queue puts what it held back in line), and the queue does
 not have to track which worker is free.
 """
 
@@ -79,12 +79,12 @@ class EvaluatorActor:
             )
         return {**ev.to_dict(), "node": self.node}  # the program row names where it ran
 
-    def work(self, archive, key: str) -> None:
-        """Pull jobs from the archive until it says stop: each request carries the result of
-        the last job. Runs for the life of the run; the archive watches it to notice a death."""
+    def work(self, queue, key: str) -> None:
+        """Pull jobs from the queue until it says stop: each request carries the result of
+        the last job. Runs for the life of the run; the queue watches it to notice a death."""
         done: list[tuple[int, dict[str, Any]]] = []
         while True:
-            jobs = ray.get(archive.take.remote(key, done))
+            jobs = ray.get(queue.take.remote(key, done))
             if jobs is None:
                 return
             done = []

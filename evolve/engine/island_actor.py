@@ -2,8 +2,8 @@
 
 One iteration: sample a parent and inspirations -> prompt -> LLM -> edits applied inside the
 EVOLVE-BLOCK -> cheap rejects (no change, syntax, novelty, judge) -> the child goes to the
-archive, which evaluates it on a worker and records it with its LLM call -> the island adds
-it to its grid. The driver is not in this path: it hands out tokens (iterations the island
+evaluation queue that owns its hash (queue.py), which evaluates it on a worker and has the
+archive record it with its LLM call -> the island adds it to its grid. The driver is not in this path: it hands out tokens (iterations the island
 may start) in batches and takes the results in batches (`work`).
 """
 
@@ -22,12 +22,12 @@ import ray
 from evolve.cluster import load_problem_ref
 from evolve.engine.members import member_of, selection_fitness
 from evolve.population.island import Island, Member
-from evolve.program import EditError, apply_response, code_hash, unified_diff
+from evolve.program import EditError, apply_response, code_hash, shard_of, unified_diff
 
 log = logging.getLogger(__name__)
 
-# How long an item for the archive waits for others to share its call. Children that become
-# ready together (their parents' results came back in one batch) then cost the archive one
+# How long an item for the queues waits for others to share its call. Children that become
+# ready together (their parents' results came back in one batch) then cost a queue one
 # call, not one each; against an LLM's seconds per answer the wait is nothing.
 SEND_WINDOW_S = 0.01
 
@@ -46,7 +46,7 @@ class IslandActor:
         island_id: int,
         problem_ref: dict[str, Any],
         cfg: dict[str, Any],
-        archive,
+        queues: list,
         epoch: int = 0,
     ):
         """`epoch`: this actor's incarnation of the island (1 for the first rebuild, ...)."""
@@ -72,7 +72,7 @@ class IslandActor:
             from evolve.mutation import local
 
             local.use_problem_moves(local.load_problem_moves(self.problem.path))
-        self.archive = archive
+        self.queues = list(queues)  # the run's evaluation queue shards (queue.py)
         self.seed = int(cfg["seed"])
         from evolve.mutation.ensemble import make_selector
 
@@ -119,7 +119,7 @@ class IslandActor:
         self._have_results = asyncio.Event()
         self._last_report = 0.0  # loop time of the last `work` answer
         self._deliveries: set[asyncio.Task] = set()
-        # Items waiting for their call to the archive, in two lanes: a record is answered at
+        # Items waiting for their call to a queue, in two lanes: a record is answered at
         # once, a child only once evaluated, and must not wait for one.
         self._outbox: dict[str, list[tuple[dict[str, Any], asyncio.Future]]] = {
             "record": [],
@@ -202,9 +202,9 @@ class IslandActor:
         self._have_results.set()
         self._fill()
 
-    # --- the archive ----------------------------------------------------------------------------
+    # --- the queues -----------------------------------------------------------------------------
     async def _send(self, item: dict[str, Any]) -> dict[str, Any]:
-        """Hand one item to the archive (ArchiveActor.send) with whatever else is ready within
+        """Hand one item to its queue (EvaluationQueue.send) with whatever else is ready within
         SEND_WINDOW_S; its answer."""
         lane = self._outbox["evaluate" if item.get("evaluate") else "record"]
         fut = asyncio.get_running_loop().create_future()
@@ -213,20 +213,28 @@ class IslandActor:
             asyncio.get_running_loop().call_later(SEND_WINDOW_S, self._flush, lane)
         out = await fut
         if "error" in out:
-            raise RuntimeError(f"the archive could not take it: {out['error']}")
+            raise RuntimeError(f"the evaluation queue could not take it: {out['error']}")
         return out
 
     def _flush(self, lane: list[tuple[dict[str, Any], asyncio.Future]]) -> None:
-        batch = lane[:]
+        # A child goes to the queue that owns its hash (its duplicate gate); a record, to
+        # this island's queue (any would do: it only passes it on to the archive).
+        n = len(self.queues)
+        parts: dict[int, list[tuple[dict[str, Any], asyncio.Future]]] = {}
+        for item, fut in lane:
+            q = shard_of(item["prog"]["code_hash"], n) if item.get("evaluate") else self.id % n
+            parts.setdefault(q, []).append((item, fut))
         lane.clear()
-        task = asyncio.get_running_loop().create_task(self._deliver(batch))
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
+        for q, batch in parts.items():
+            task = asyncio.get_running_loop().create_task(self._deliver(q, batch))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
 
-    async def _deliver(self, batch: list[tuple[dict[str, Any], asyncio.Future]]) -> None:
+    async def _deliver(self, q: int, batch: list[tuple[dict[str, Any], asyncio.Future]]) -> None:
         try:
-            outs = await self.archive.send.remote(self.id, [item for item, _ in batch], self.epoch)
-        except Exception as exc:  # the archive is gone: every item of the batch fails
+            queue = self.queues[q]
+            outs = await queue.send.remote(self.id, [item for item, _ in batch], self.epoch)
+        except Exception as exc:  # the queue is gone: every item of the batch fails
             outs = [{"error": f"{type(exc).__name__}: {exc}"}] * len(batch)
         for (_, fut), out in zip(batch, outs, strict=True):
             if not fut.done():
@@ -504,8 +512,8 @@ class IslandActor:
                 "parent": {"metrics": parent.metrics},
                 "island_best": {"metrics": best.metrics if best else {}},
             }
-        # The archive evaluates each distinct program once per run, whichever island sends it,
-        # and records the child with its call in the same step.
+        # The queues evaluate each distinct program once per run, whichever island sends it,
+        # and record the child with its call in the same step.
         out = await self._send(
             {"call": record, "prog": base, "evaluate": True, "context": context, "metrics": extra}
         )

@@ -40,7 +40,10 @@ class Progress:
     first_child_s: float | None = None  # seconds from start to the first child recorded
     sandbox_problems: list[str] = field(default_factory=list)  # isolation layers missing here
     notes: str = ""  # the latest scratchpad note
-    archive_served: dict[str, int] = field(default_factory=dict)  # its calls, at the end
+    # What the archive and the queues served (their calls, items), at the end: in all, and
+    # by queue shard.
+    archive_served: dict[str, int] = field(default_factory=dict)
+    queue_served: list[dict[str, int]] = field(default_factory=list)
 
     @property
     def elapsed(self) -> float:
