@@ -403,6 +403,7 @@ def main() -> None:
     out = {
         "central_cpu_ms_per_eval": eight["central_cpu_ms_per_eval"],
         "engine_cpu_ms_per_eval": eight["engine_cpu_ms_per_eval"],
+        "queue_cpu_ms_per_eval": eight["cpu_ms_per_eval"]["queues"],
         "evals_per_s": eight["evals_per_s"],
         "startup_s": start,
         "litellm_cpu_ms_per_call": llm_ms,
@@ -428,11 +429,12 @@ def main() -> None:
             + f" {s['archive_calls_per_eval']:>8.2f} {s['queue_calls_per_eval']:>8.2f}"
             + f" {s['items_per_send']:>8.1f}"
         )
-    c = eight["central_cpu_ms_per_eval"]
-    if c > 0:
+    c, q = eight["central_cpu_ms_per_eval"], eight["cpu_ms_per_eval"]["queues"]
+    if c > 0 and q > 0:
         print(
-            f"ceiling implied by the central parts: about {1000.0 / c:.0f} evaluations/s "
-            "per driver (one core for driver + archive)"
+            f"ceilings implied at 8 islands: the central parts (driver + archive, one of each "
+            f"per run, one core) about {1000.0 / c:.0f} evaluations/s; each evaluation queue "
+            f"shard (one core each; cluster.queues adds shards) about {1000.0 / q:.0f}"
         )
 
 
