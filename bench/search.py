@@ -1,7 +1,8 @@
 """Benchmark: does the search beat simple baselines? Same operator, same budget, many seeds.
 
-    python bench/search.py [--seeds 5] [--budget 150] [--problems a,b] [--arms sample,hill,engine]
-                           [--llm local] [--jobs 2] [--json] [--keep DIR]
+    python bench/search.py [--seeds N] [--first-seed 0] [--budget 150] [--problems a,b]
+                           [--arms sample,hill,engine] [--llm local] [--jobs 2] [--json]
+                           [--keep DIR]
 
 Arms, all with the same proposal operator (`llm=`, the offline local mutator by default) and
 the same number of evaluations per run:
@@ -14,8 +15,9 @@ For each problem and arm it prints the median and interquartile range of the bes
 probability that a random engine run ends better than a random run of the other arm (0.5: no
 difference; ties count half), computed from the runs themselves. Scores are in the problem's
 own direction. `--json` prints one JSON object:
-  {"problems": {PROBLEM: {"direction": d, "arms": {ARM: {"median": x, "iqr": [lo, hi],
-   "at": {"25": {...}, "50": {...}}, "test": {...}, "runs": [...]}}, "a_engine_vs": {ARM: a}}}}
+  {"problems": {PROBLEM: {"direction": d, "seeds": [...], "arms": {ARM: {"median": x,
+   "iqr": [lo, hi], "at": {"25": {...}, "50": {...}}, "test": {...}, "runs": [...]}},
+   "a_engine_vs": {ARM: a}}}}
 ("test": the final best on the problem's held-out test set, where it has one; each run's
 "children": how its children fared against their parents, better/equal/worse/invalid, and
 how many distinct parents and children of the seed it had, read from its database.)
@@ -80,7 +82,18 @@ FEATURES: dict[str, list[str]] = {
 FEATURE_PROBLEMS = ("erdos/min_overlap",)
 # Per problem: a budget that keeps one run to about a minute here (default: --budget).
 PROBLEM_BUDGET = {"scheduling/binpacking_online": 40}
+# Per problem: seeds for every arm when --seeds is not given (default: DEFAULT_SEEDS). ft10's
+# makespans are discrete and its runs short (7 to 14 s): five seeds cannot tell 1129 from 1131
+# (docs/search.md), fifteen cost about 3.5 minutes more of the bench's wall time.
+DEFAULT_SEEDS = 5
+PROBLEM_SEEDS = {"scheduling/jobshop": 15}
 CHECKPOINTS = (0.25, 0.5, 1.0)
+
+
+def seeds_for(problem: str, seeds: int | None, first_seed: int = 0) -> list[int]:
+    """The seeds every arm runs on `problem`: `seeds` of them if given, else its default."""
+    n = seeds if seeds is not None else PROBLEM_SEEDS.get(problem, DEFAULT_SEEDS)
+    return list(range(first_seed, first_seed + n))
 
 
 def available_problems(names: list[str]) -> dict[str, str]:
@@ -292,7 +305,19 @@ def summary(values: list[float]) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        help=f"seeds per arm on every problem (default: {DEFAULT_SEEDS}, "
+        + ", ".join(f"{n} on {p}" for p, n in PROBLEM_SEEDS.items())
+        + ")",
+    )
+    ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds are FIRST_SEED, FIRST_SEED + 1, ...: more seeds in a second invocation",
+    )
     ap.add_argument("--budget", type=int, default=150)
     ap.add_argument("--problems", default=",".join(PROBLEMS))
     ap.add_argument(
@@ -321,6 +346,8 @@ def main() -> int:
         return runner(args.runner)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.seeds is not None and args.seeds < 1:
+        ap.error(f"--seeds must be at least 1, got {args.seeds}")
     arms = {**ARMS, **FEATURES}
     chosen = [a for a in (args.arms or ",".join(arms)).split(",") if a]
     unknown = [a for a in chosen if a not in arms]
@@ -336,6 +363,7 @@ def main() -> int:
         "problems": {},
         "budget": args.budget,
         "seeds": args.seeds,
+        "first_seed": args.first_seed,
         "llm": args.llm,
         "jobs": args.jobs,
     }
@@ -352,7 +380,8 @@ def main() -> int:
     plan: dict[str, dict] = {}
     for problem, direction in available_problems(args.problems.split(",")).items():
         budget = args.budget if args.budget_fixed else PROBLEM_BUDGET.get(problem, args.budget)
-        plan[problem] = {"direction": direction, "budget": budget, "arms": {}}
+        seeds = seeds_for(problem, args.seeds, args.first_seed)
+        plan[problem] = {"direction": direction, "budget": budget, "seeds": seeds, "arms": {}}
         for arm in chosen:
             if arm in FEATURES and not args.arms and problem not in FEATURE_PROBLEMS:
                 continue
@@ -367,7 +396,7 @@ def main() -> int:
                         "root": str(root),
                     }
                 )
-                for seed in range(args.seeds)
+                for seed in seeds
             ]
     try:
         for problem, p in plan.items():
@@ -383,7 +412,7 @@ def main() -> int:
                     **({"test": summary(tests)} if tests else {}),
                     "runs": runs,
                 }
-            entry = {"direction": p["direction"], "arms": per_arm}
+            entry = {"direction": p["direction"], "seeds": p["seeds"], "arms": per_arm}
             if "engine" in per_arm:
                 eng = [r["best"]["100"] for r in per_arm["engine"]["runs"]]
                 entry["a_engine_vs"] = {
@@ -403,8 +432,9 @@ def main() -> int:
     if args.json:
         print(json.dumps(out))
     else:
+        seeds = ", ".join(f"{len(p['seeds'])} on {name}" for name, p in plan.items())
         print(
-            f"\n{args.seeds} seeds x {args.budget} evaluations per run, llm={args.llm}, "
+            f"\nseeds: {seeds}; {args.budget} evaluations per run, llm={args.llm}, "
             f"{args.jobs} at a time; {out['seconds']:.0f} s in all; run folders in {root}"
         )
     return 0
