@@ -1,6 +1,6 @@
 """Benchmark: does the search beat simple baselines? Same operator, same budget, many seeds.
 
-    python bench/search.py [--seeds N] [--first-seed 0] [--budget 150] [--problems a,b]
+    python bench/search.py [--seeds 5] [--first-seed 0] [--budget 150] [--problems a,b]
                            [--arms sample,hill,engine] [--llm local] [--jobs 2] [--json]
                            [--keep DIR]
 
@@ -82,18 +82,7 @@ FEATURES: dict[str, list[str]] = {
 FEATURE_PROBLEMS = ("erdos/min_overlap",)
 # Per problem: a budget that keeps one run to about a minute here (default: --budget).
 PROBLEM_BUDGET = {"scheduling/binpacking_online": 40}
-# Per problem: seeds for every arm when --seeds is not given (default: DEFAULT_SEEDS). ft10's
-# makespans are discrete and its runs short (7 to 14 s): five seeds cannot tell 1129 from 1131
-# (docs/search.md), fifteen cost about 3.5 minutes more of the bench's wall time.
-DEFAULT_SEEDS = 5
-PROBLEM_SEEDS = {"scheduling/jobshop": 15}
 CHECKPOINTS = (0.25, 0.5, 1.0)
-
-
-def seeds_for(problem: str, seeds: int | None, first_seed: int = 0) -> list[int]:
-    """The seeds every arm runs on `problem`: `seeds` of them if given, else its default."""
-    n = seeds if seeds is not None else PROBLEM_SEEDS.get(problem, DEFAULT_SEEDS)
-    return list(range(first_seed, first_seed + n))
 
 
 def available_problems(names: list[str]) -> dict[str, str]:
@@ -308,9 +297,8 @@ def main() -> int:
     ap.add_argument(
         "--seeds",
         type=int,
-        help=f"seeds per arm on every problem (default: {DEFAULT_SEEDS}, "
-        + ", ".join(f"{n} on {p}" for p, n in PROBLEM_SEEDS.items())
-        + ")",
+        default=5,
+        help="seeds per arm (five cannot tell ft10's 1129 from 1131: see docs/search.md)",
     )
     ap.add_argument(
         "--first-seed",
@@ -346,7 +334,7 @@ def main() -> int:
         return runner(args.runner)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
-    if args.seeds is not None and args.seeds < 1:
+    if args.seeds < 1:
         ap.error(f"--seeds must be at least 1, got {args.seeds}")
     arms = {**ARMS, **FEATURES}
     chosen = [a for a in (args.arms or ",".join(arms)).split(",") if a]
@@ -380,7 +368,7 @@ def main() -> int:
     plan: dict[str, dict] = {}
     for problem, direction in available_problems(args.problems.split(",")).items():
         budget = args.budget if args.budget_fixed else PROBLEM_BUDGET.get(problem, args.budget)
-        seeds = seeds_for(problem, args.seeds, args.first_seed)
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         plan[problem] = {"direction": direction, "budget": budget, "seeds": seeds, "arms": {}}
         for arm in chosen:
             if arm in FEATURES and not args.arms and problem not in FEATURE_PROBLEMS:
@@ -432,9 +420,8 @@ def main() -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        seeds = ", ".join(f"{len(p['seeds'])} on {name}" for name, p in plan.items())
         print(
-            f"\nseeds: {seeds}; {args.budget} evaluations per run, llm={args.llm}, "
+            f"\n{args.seeds} seeds x {args.budget} evaluations per run, llm={args.llm}, "
             f"{args.jobs} at a time; {out['seconds']:.0f} s in all; run folders in {root}"
         )
     return 0

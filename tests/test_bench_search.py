@@ -98,11 +98,3 @@ def test_children_counts_each_outcome_against_the_parent(bench, tmp_path) -> Non
         "parents": 2,
         "of_seed": 2,
     }
-
-
-def test_every_arm_of_a_problem_runs_the_same_seeds(bench) -> None:
-    # ft10's discrete makespans need more seeds by default; --seeds sets every problem's
-    assert bench.seeds_for("scheduling/jobshop", None) == list(range(15))
-    assert bench.seeds_for("erdos/golomb", None) == list(range(bench.DEFAULT_SEEDS))
-    assert bench.seeds_for("scheduling/jobshop", 3) == [0, 1, 2]
-    assert bench.seeds_for("erdos/golomb", 3, first_seed=20) == [20, 21, 22]
