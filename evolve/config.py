@@ -124,7 +124,7 @@ class SearchConfig:
     # code_length and eval_time are available; eval_time makes a run depend on machine timing,
     # so it is off by default (runs reproduce from their seed).
     generic_features: list[str] = field(default_factory=lambda: ["code_length"])
-    # elitist (the best, drifting over ties; grid elites when stagnant) | tournament |
+    # elitist (the best, uniform over its ties; grid elites when stagnant) | tournament |
     # proportional | power_law (the rank-th best with probability ~ rank^-alpha) | hill_climb
     # (always the best) | seed (always the seed program: the "sample" baseline of bench/search.py)
     selection: Selection = Selection.elitist

@@ -360,12 +360,15 @@ class Island:
         """A parent by the island's selection strategy; deterministic for a seeded rng.
 
         `elitist` is hill climbing made fit for plateaus and local optima. The parent is the
-        best, and among programs tied with the best the newest: a child as good as its parent
-        replaces it as the parent (neutral drift, as in a (1+1) evolution strategy), so a run
-        on a plateau, where most edits change nothing measurable, keeps moving instead of
-        re-editing one program. Once the island has gone `patience` of its evaluations without
-        a new best, a share `explore` of parents are grid elites drawn at random: other
-        regions of the feature space get offspring only when exploiting the best has stalled.
+        best, drawn uniformly among the programs tied with it: a child as good as its parent
+        joins the parents, so a run on a plateau, where most edits change nothing measurable,
+        spreads over the plateau instead of re-editing one program (hill climbing), yet keeps
+        breeding from every program on it instead of walking away from all but the newest
+        (neutral drift): the one-edit neighbourhood of an early program on the plateau may
+        hold what the later ones' do not. Once the island has gone `patience` of its
+        evaluations without a new best, a share `explore` of parents are grid elites drawn at
+        random: other regions of the feature space get offspring only when exploiting the best
+        has stalled.
         """
         if not self._ranked:
             raise LookupError(f"island {self.id} is empty")
@@ -379,8 +382,9 @@ class Island:
                 and rng.random() < self.explore
             ):
                 return rng.choice(self.grid.elites())
-            # the last of the members tied with the best: ties are ranked oldest first
-            return ranked[bisect.bisect_left(self._keys, (self._keys[0][0], math.inf)) - 1]
+            # the members tied with the best are the first of the ranking
+            ties = bisect.bisect_left(self._keys, (self._keys[0][0], math.inf))
+            return ranked[rng.randrange(ties)]
         if self.selection == "seed" and self.origin is not None:
             return self.origin
         if self.selection == "tournament":

@@ -33,19 +33,23 @@ def test_hill_climb_always_takes_the_best() -> None:
     assert rank_freqs(island("hill_climb"))[0] == 1.0
 
 
-def test_elitist_takes_the_best_and_drifts_to_the_newest_tie() -> None:
+def test_elitist_takes_the_best_and_draws_uniformly_among_its_ties() -> None:
     isl = island("elitist")
     assert set(rank_freqs(isl)) == {1.0, 0.0} and rank_freqs(isl)[0] == 1.0
-    # a child as good as the best (and one as good as the second) arrives
+    # two children as good as the best (and one as good as the second) arrive
     isl.add(member(50, float(N - 1)))
     isl.add(member(51, float(N - 2)))
+    isl.add(member(52, float(N - 1)))
     assert isl.best.id == N - 1  # the best is still the first to reach that fitness...
     rng = random.Random(0)
-    assert {isl.sample_parent(rng).id for _ in range(100)} == {50}  # ...the parent the newest
-    isl.add(member(52, float(N - 1)))
-    assert isl.sample_parent(rng).id == 52
-    isl.add(member(53, float(N)))  # strictly better: the parent again, drift starts afresh
-    assert isl.sample_parent(rng).id == 53
+    seen = Counter(isl.sample_parent(rng).id for _ in range(DRAWS))
+    # ...and every program tied with it is a parent as often: neither the oldest only (hill
+    # climbing re-edits one program) nor the newest only (drift walks away from the others)
+    assert set(seen) == {N - 1, 50, 52}
+    for tie in (N - 1, 50, 52):
+        assert abs(seen[tie] / DRAWS - 1 / 3) < 0.015
+    isl.add(member(53, float(N)))  # strictly better: the only parent again
+    assert {isl.sample_parent(rng).id for _ in range(100)} == {53}
 
 
 def test_elitist_explores_grid_elites_only_when_stagnant() -> None:
