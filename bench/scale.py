@@ -23,9 +23,9 @@ evolved child recorded in its database. `central` = driver + archive, the parts 
 one of; `engine` = everything but the sandboxed child and Ray's own processes. `arch/ev` is
 the calls the archive served per evaluation (batches of results), `queue/ev` the calls the
 queues served (islands' batches of children, workers' requests for work) and `per send` the
-children in an island's batch: what the batching achieves at each setting. The LLM client library's CPU per call
-(litellm against a local stub server, in this process) is measured apart: in a run it is
-spent in the island processes, spread over the cluster's nodes.
+children in an island's batch: what the batching achieves at each setting. The LLM client
+library's CPU per call (litellm against a local stub server, in this process) is measured
+apart: in a run it is spent in the island processes, spread over the cluster's nodes.
 """
 
 from __future__ import annotations

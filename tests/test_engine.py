@@ -173,7 +173,7 @@ def test_a_late_batch_from_a_replaced_island_is_recorded_not_counted(ray_session
     path = tmp_path / "evolve.db"
     archive = ArchiveActor.remote(str(path), "r")
     ray.get(archive.start_run.remote("p", 0, {}, {}))
-    queue = EvaluationQueue.remote("r", archive)  # no workers: nothing may be evaluated
+    queue = EvaluationQueue.remote(archive)  # no workers: nothing may be evaluated
     ray.get(queue.settle.remote(0, 1))
     assert ray.get(archive.island_totals.remote(0))["counted"] == 0
     call = {"model": "m", "prompt": "p", "response": "r", "cost_usd": 0.25}
@@ -299,7 +299,7 @@ def test_a_queue_turns_away_a_program_its_gate_has_seen(ray_session, tmp_path):
     path = tmp_path / "evolve.db"
     archive = ArchiveActor.remote(str(path), "r")
     ray.get(archive.start_run.remote("p", 0, {}, {}))
-    queue = EvaluationQueue.remote("r", archive, ["h1"])
+    queue = EvaluationQueue.remote(archive, ["h1"])
     call = {"model": "m", "prompt": "p", "response": "r", "cost_usd": 0.5}
     child = {"island": 0, "code": "x = 1\n", "code_hash": "h1", "mode": "diff", "parent_id": 1}
     out = ray.get(queue.send.remote(0, [{"call": call, "prog": child, "evaluate": True}], 0))

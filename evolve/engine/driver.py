@@ -99,14 +99,13 @@ class Evolution:
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self._here = here
         shards = int((self.cfg.get("cluster") or {}).get("queues") or 1)
-        if shards > int(sb["workers"]):
+        n_workers = int(sb["workers"])
+        if shards > n_workers:
             raise RunError(
                 f"cluster.queues={shards} needs at least as many evaluator workers "
-                f"(sandbox.workers={sb['workers']}): each queue has workers of its own"
+                f"(sandbox.workers={n_workers}): each queue has workers of its own"
             )
-        per_queue = [
-            int(sb["workers"]) // shards + (q < int(sb["workers"]) % shards) for q in range(shards)
-        ]
+        per_queue = [n_workers // shards + (q < n_workers % shards) for q in range(shards)]
         args = [
             self.problem_ref,
             sb.get("timeout_s"),
@@ -137,7 +136,6 @@ class Evolution:
             evaluated[shard_of(h, shards)].append(h)
         self.queues = [
             EvaluationQueue.options(scheduling_strategy=here).remote(
-                self.run_id,
                 self.archive,
                 evaluated[q],
                 q,

@@ -1,7 +1,7 @@
 """Evaluator workers: each a warm process (the problem's evaluator imported, its numba kernels
-compiled, a sandbox ready) that pulls work from its evaluation queue (queue.py; several short jobs at a
-time when the queue is long, long ones one at a time) and hands back the trusted results with
-its next request for work.
+compiled, a sandbox ready) that pulls work from its evaluation queue (queue.py; several short
+jobs at a time when the queue is long, long ones one at a time) and hands back the trusted
+results with its next request for work.
 
 Pulling rather than being handed work: a worker that is busy asks for nothing, a dead one
 asks for nothing more (the queue puts what it held back in line), and the queue does

@@ -3,8 +3,9 @@
 One iteration: sample a parent and inspirations -> prompt -> LLM -> edits applied inside the
 EVOLVE-BLOCK -> cheap rejects (no change, syntax, novelty, judge) -> the child goes to the
 evaluation queue that owns its hash (queue.py), which evaluates it on a worker and has the
-archive record it with its LLM call -> the island adds it to its grid. The driver is not in this path: it hands out tokens (iterations the island
-may start) in batches and takes the results in batches (`work`).
+archive record it with its LLM call -> the island adds it to its grid. The driver is not in
+this path: it hands out tokens (iterations the island may start) in batches and takes the
+results in batches (`work`).
 """
 
 from __future__ import annotations

@@ -53,14 +53,12 @@ class EvaluationQueue:
 
     def __init__(
         self,
-        run_id: str,
         archive,
         evaluated: list[str] | None = None,
         shard: int = 0,
         shards: int = 1,
         workers: dict[str, Any] | None = None,
     ) -> None:
-        self.run_id = run_id
         self.archive = archive
         self.shard, self.shards = shard, shards
         # Every program of this shard sent for evaluation in this run (on resume: `evaluated`,
