@@ -182,6 +182,11 @@ class ClusterConfig:
     # driver's node with its share of sandbox.workers: raise it when one queue's core is the
     # limit (docs/cluster.md: the ceiling per queue).
     queues: int = bounded(1, ge=1)
+    # A Ray started for this run leaves out the head processes a run never uses (Ray's API
+    # server, the autoscaler's monitor, the log monitor unless log_to_driver): seconds of
+    # start-up on a small machine. false: start Ray in full, as `ray.init` would (for Ray's
+    # own tools against this run's Ray, e.g. `ray status`). Joining a cluster is unaffected.
+    lean_start: bool = True
 
 
 @dataclass

@@ -15,15 +15,19 @@ def ray_session():
     """Ray started once per test run (ray.init takes seconds); engine runs join it."""
     import ray
 
+    from evolve.cluster import _lean_start
+
     if not ray.is_initialized():
         # address="local": a Ray of this test run's own, even if `ray start` left a cluster
-        # running on this machine (ray.init() alone would join it).
-        ray.init(
-            address="local",
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level="ERROR",
-        )
+        # running on this machine (ray.init() alone would join it). Started lean, as a run
+        # starts its own Ray (cluster.lean_start).
+        with _lean_start(log_to_driver=False):
+            ray.init(
+                address="local",
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level="ERROR",
+            )
     yield ray
     ray.shutdown()

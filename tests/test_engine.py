@@ -312,6 +312,36 @@ def test_a_queue_turns_away_a_program_its_gate_has_seen(ray_session, tmp_path):
         assert db.execute("SELECT cost_usd FROM llm_calls").fetchall() == [(0.5,)]
 
 
+def test_on_one_machine_the_queue_starts_its_other_workers_once_the_run_is_seeded(
+    ray_session, tmp_path
+):
+    """At start-up every process competes for the same cores and the seed needs one worker:
+    the queue starts one, and the rest when the driver says the run is seeded (start_rest)."""
+    import ray
+
+    from evolve.cluster import problem_ref
+    from evolve.engine.archive import ArchiveActor
+    from evolve.engine.queue import EvaluationQueue
+    from evolve.problem import load_problem
+
+    archive = ArchiveActor.remote(str(tmp_path / "evolve.db"), "r")
+    spawn = {
+        "n": 2,
+        "args": [problem_ref(load_problem("erdos/min_overlap")), 10.0, ("numpy",), (), False],
+        "options": {"num_cpus": 0.5},
+        "started": [],
+        "cluster": False,
+    }
+    queue = EvaluationQueue.remote(archive, [], 0, 1, spawn)
+    assert "problems" in ray.get(queue.start_workers.remote())  # the first worker's features
+    assert len(ray.get(queue.worker_pids.remote())) == 1
+    ray.get(queue.start_rest.remote())
+    assert len(set(ray.get(queue.worker_pids.remote()))) == 2
+    ray.get(queue.finish.remote())
+    ray.kill(queue)
+    ray.kill(archive)
+
+
 def test_more_queues_than_workers_is_refused_with_what_to_change(ray_session, tmp_path):
     from evolve.engine import Evolution, RunError
 

@@ -76,3 +76,77 @@ def test_score_time_s_must_be_positive(tmp_path, slow_problem):
     yaml_file.write_text(yaml_file.read_text().replace("score_time_s: 2", "score_time_s: 0"))
     with pytest.raises(evolve.ProblemError, match="score_time_s: must be positive"):
         evolve.load_problem(slow_problem.path)
+
+
+KERNEL_MODULE = """
+import numpy as np
+from numba import njit
+
+@njit(cache=True)
+def total(x):
+    s = 0.0
+    for v in x:
+        s += v
+    return s
+"""
+
+LOAD_AND_REPORT = """
+import importlib.util, json, sys
+from evolve.evaluators.scoring import load_cached_kernels
+spec = importlib.util.spec_from_file_location("kernels", sys.argv[1])
+module = sys.modules["kernels"] = importlib.util.module_from_spec(spec)  # as Problem does
+spec.loader.exec_module(module)
+loaded = load_cached_kernels(module)
+stats = module.total.stats
+print(json.dumps({
+    "loaded": loaded,
+    "signatures": len(module.total.signatures),
+    "hits": sum(stats.cache_hits.values()),
+    "misses": sum(stats.cache_misses.values()),
+}))
+"""
+
+
+def _kernels_report(path) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_REPORT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_cached_kernels_are_loaded_before_their_first_call_and_nothing_is_compiled(tmp_path):
+    """The scoring process loads its evaluator's cached kernels before it says ready (the
+    first score would otherwise pay for it); a kernel with nothing cached, or cached for a
+    source that has since changed, is left to its first call: nothing is compiled ahead."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "kernels.py"
+    path.write_text(KERNEL_MODULE)
+    # Nothing cached yet: nothing loaded, nothing compiled.
+    assert _kernels_report(path) == {"loaded": 0, "signatures": 0, "hits": 0, "misses": 0}
+    # A first call in another process writes the cache.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, numpy as np; sys.path.insert(0, sys.argv[1]);"
+            " import kernels; kernels.total(np.ones(3))",
+            str(tmp_path),
+        ],
+        check=True,
+        timeout=120,
+    )
+    # A new process loads it from the cache, before any call: a hit, never a compile.
+    assert _kernels_report(path) == {"loaded": 1, "signatures": 1, "hits": 1, "misses": 0}
+    # The source changed: its old machine code is not loaded (nor anything compiled).
+    path.write_text(KERNEL_MODULE.replace("s += v", "s += 2 * v"))
+    assert _kernels_report(path) == {"loaded": 0, "signatures": 0, "hits": 0, "misses": 0}

@@ -499,6 +499,7 @@ class Evolution:
             log.info("resumed run %s at %d evaluations", self.run_id, self.progress.evaluations)
         else:
             self._seed()
+        ray.get([q.start_rest.remote() for q in self.queues])
         log.info(
             "start-up: evaluator workers ready after %.1f s, the islands seeded after %.1f s",
             ready_s,

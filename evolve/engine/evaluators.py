@@ -35,15 +35,15 @@ class EvaluatorActor:
         allow_unconfined_files: bool = False,
     ) -> None:
         import evolve.sandbox as sandbox
-        from evolve.evaluators.scoring import warm_up
+        from evolve.evaluators.scoring import load_cached_kernels, warm_up
 
         self.problem = load_problem_ref(problem_ref)
         warm_up(self.problem)  # the scoring process starts while the sandbox does
         if self.problem.heuristic:
             # Its instances and cascades call the trusted evaluator in this process: import
-            # (and compile) it once, now. A construction problem is scored in the scoring
+            # it, and load its cached kernels, once, now. A construction problem is scored in the scoring
             # process, and its inputs came with the problem: nothing to import here.
-            _ = self.problem.evaluator_module
+            load_cached_kernels(self.problem.evaluator_module)
         self.timeout_s = timeout_s
         self.sandbox = sandbox.Sandbox(
             preload=tuple(preload),

@@ -75,6 +75,7 @@ class EvaluationQueue:
         self.workers: dict[str, Any] = {}
         self.dead: set[str] = set()
         self.replaced = 0
+        self._unstarted = 0  # workers start_rest is to start
         self.closed = False
         self._ids = itertools.count(1)
         self._keys = itertools.count()
@@ -105,12 +106,18 @@ class EvaluationQueue:
             started += [self._start_worker() for _ in range(n - len(started))]
             ready = [asyncio.ensure_future(w.sandbox_features.remote()) for w in started]
             return await next(asyncio.as_completed(ready))
-        # One machine: one worker first, the others once it is up. At start-up every process
-        # competes for the same cores, and the seed needs one worker, soon.
-        features = await started[0].sandbox_features.remote()
-        for _ in range(n - len(started)):
+        # One machine: one worker first, the others once the run is seeded (start_rest). At
+        # start-up every process competes for the same cores, and the seed needs one worker,
+        # soon.
+        self._unstarted = n - len(started)
+        return await started[0].sandbox_features.remote()
+
+    def start_rest(self) -> None:
+        """Start the workers start_workers left for later (one machine: once the seed is
+        scored or the islands restored)."""
+        for _ in range(self._unstarted):
             self._start_worker()
-        return features
+        self._unstarted = 0
 
     def _start_worker(self, worker=None):
         """Start a worker (or adopt `worker`, already started) and watch its pull loop."""
