@@ -342,6 +342,16 @@ def test_on_one_machine_the_queue_starts_its_other_workers_once_the_run_is_seede
     ray.kill(archive)
 
 
+def test_a_worker_no_node_can_hold_is_refused_not_left_waiting(ray_session, tmp_path):
+    """On a Ray the run started itself nothing will add a node: an evaluator worker bigger
+    than the largest would wait for ever, without a word."""
+    from evolve.engine import Evolution, RunError
+
+    cfg = _config("sandbox.cpus_per_worker=64", "report.live=false")
+    with pytest.raises(RunError, match=r"sandbox.cpus_per_worker=64 .* largest Ray node has 2 "):
+        Evolution(cfg, tmp_path / "run").run()
+
+
 def test_more_queues_than_workers_is_refused_with_what_to_change(ray_session, tmp_path):
     from evolve.engine import Evolution, RunError
 

@@ -114,6 +114,7 @@ class Evolution:
             bool(sb.get("allow_unconfined_files")),
         ]
         options = {"num_cpus": sb["cpus_per_worker"], "scheduling_strategy": "SPREAD"}
+        self._check_worker_fits(float(sb["cpus_per_worker"]))
         # Workers start here, first of all the actors, and warm up while the queues start
         # (which adopt them), rather than after: on one machine the first (it takes one of the
         # worker processes Ray started with itself; the others once it is up, its queue starts
@@ -170,6 +171,22 @@ class Evolution:
             raise RunError(
                 f"the evaluator workers did not start: {why.group(1) if why else exc}"
             ) from None
+
+    def _check_worker_fits(self, cpus: float) -> None:
+        """An evaluator worker no node can hold would wait for ever, silently: refuse it on a
+        Ray this run started (nothing will add a node), say so on a joined cluster (its
+        autoscaler may add one)."""
+        largest = max(
+            (n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=0.0
+        )
+        if cpus <= largest:
+            return
+        why = f"sandbox.cpus_per_worker={cpus:g} but the largest Ray node has {largest:g} CPUs"
+        if not ((self.cfg.get("cluster") or {}).get("address") or os.environ.get("RAY_ADDRESS")):
+            raise RunError(f"{why}: lower it, or give the local Ray more (cluster.num_cpus)")
+        log.warning("%s: the workers wait until a node that large joins", why)
+        if self.view is not None:
+            self.view.console.print(f"warning: {why}", style="yellow", highlight=False)
 
     def _literature_actor(self, here: Any):
         return LiteratureActor.options(scheduling_strategy=here).remote(
