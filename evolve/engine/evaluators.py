@@ -41,8 +41,8 @@ class EvaluatorActor:
         warm_up(self.problem)  # the scoring process starts while the sandbox does
         if self.problem.heuristic:
             # Its instances and cascades call the trusted evaluator in this process: import
-            # it, and load its cached kernels, once, now. A construction problem is scored in the scoring
-            # process, and its inputs came with the problem: nothing to import here.
+            # it, and load its cached kernels, once, now. A construction problem is scored in
+            # the scoring process, and its inputs came with the problem: nothing to import.
             load_cached_kernels(self.problem.evaluator_module)
         self.timeout_s = timeout_s
         self.sandbox = sandbox.Sandbox(
