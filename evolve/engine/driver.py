@@ -117,8 +117,8 @@ class Evolution:
         self._check_worker_fits(float(sb["cpus_per_worker"]))
         # Workers start here, first of all the actors, and warm up while the queues start
         # (which adopt them), rather than after: on one machine the first (it takes one of the
-        # worker processes Ray started with itself; the others once it is up, its queue starts
-        # them), on a cluster all (each on its own node's cores).
+        # worker processes Ray started with itself; its queue starts the others once the run
+        # is seeded), on a cluster all (each on its own node's cores).
         cluster = sum(1 for node in ray.nodes() if node.get("Alive")) > 1
         started = [
             [
