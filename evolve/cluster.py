@@ -39,7 +39,7 @@ def ray_init_kwargs(cluster: dict[str, Any]) -> dict[str, Any]:
         "log_to_driver": bool(cluster.get("log_to_driver", False)),
         "logging_level": logging.ERROR,  # Ray's start-up notices are not for the run's console
     }
-    address = cluster.get("address") or os.environ.get("RAY_ADDRESS")
+    address = joined_address(cluster)
     if address:
         # Joining: the cluster's nodes already fixed their CPUs and object store.
         kwargs["address"] = address
@@ -50,6 +50,12 @@ def ray_init_kwargs(cluster: dict[str, Any]) -> dict[str, Any]:
         if cluster.get("num_cpus"):
             kwargs["num_cpus"] = int(cluster["num_cpus"])
     return kwargs
+
+
+def joined_address(cluster: dict[str, Any]) -> str | None:
+    """The running cluster a run joins (cluster.address, else $RAY_ADDRESS); None: the run
+    starts a Ray of its own on this machine."""
+    return cluster.get("address") or os.environ.get("RAY_ADDRESS") or None
 
 
 def init_ray(cluster: dict[str, Any]) -> bool:
@@ -71,7 +77,12 @@ def init_ray(cluster: dict[str, Any]) -> bool:
 # the autoscaler, which a single machine has nothing to scale with; the log monitor streams
 # workers' output to the driver, which only log_to_driver shows. Measured on this 2-core
 # machine: 1.5 s off the path to the first child and about 3.5 s of CPU at start-up.
-_UNUSED_HEAD_PROCESSES = ("start_api_server", "start_monitor", "start_log_monitor")
+# Each with the parameters it has in the Ray this was written against (2.60).
+_UNUSED_HEAD_PROCESSES = {
+    "start_api_server": {"self", "include_dashboard", "raise_on_failure"},
+    "start_monitor": {"self"},
+    "start_log_monitor": {"self"},
+}
 
 
 @contextlib.contextmanager
@@ -82,17 +93,12 @@ def _lean_start(log_to_driver: bool):
     `ray.init` alone would."""
     from ray._private import node
 
-    expected = {
-        "start_api_server": {"self", "include_dashboard", "raise_on_failure"},
-        "start_monitor": {"self"},
-        "start_log_monitor": {"self"},
-    }
     skipped = [
-        m for m in _UNUSED_HEAD_PROCESSES if not (m == "start_log_monitor" and log_to_driver)
+        m for m in _UNUSED_HEAD_PROCESSES if not (log_to_driver and m == "start_log_monitor")
     ]
     originals = {m: getattr(node.Node, m, None) for m in skipped}
     known = all(
-        callable(fn) and set(inspect.signature(fn).parameters) == expected[m]
+        callable(fn) and set(inspect.signature(fn).parameters) == _UNUSED_HEAD_PROCESSES[m]
         for m, fn in originals.items()
     )
     if not known:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
-from pathlib import Path
 
+import bench_scripts
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "search.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_search", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_scripts.load("search")
 
 
 def test_runners_share_the_ray_and_keep_each_run_apart(bench, ray_session, tmp_path) -> None:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
-from pathlib import Path
 
+import bench_scripts
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "stagnation.py"
 
 
 @pytest.fixture(scope="module")
 def stagnation():
-    spec = importlib.util.spec_from_file_location("bench_stagnation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_scripts.load("stagnation")
 
 
 def test_replay_counts_stagnation_and_children_of_a_superseded_parent(stagnation, tmp_path) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import ray
 
-from evolve.cluster import problem_ref
+from evolve.cluster import joined_address, problem_ref
 from evolve.config import llm_models
 from evolve.doctor import package_versions
 from evolve.engine import budget as budgets
@@ -114,12 +114,13 @@ class Evolution:
             bool(sb.get("allow_unconfined_files")),
         ]
         options = {"num_cpus": sb["cpus_per_worker"], "scheduling_strategy": "SPREAD"}
-        self._check_worker_fits(float(sb["cpus_per_worker"]))
+        nodes = [node for node in ray.nodes() if node.get("Alive")]
+        self._check_worker_fits(float(sb["cpus_per_worker"]), nodes)
         # Workers start here, first of all the actors, and warm up while the queues start
         # (which adopt them), rather than after: on one machine the first (it takes one of the
         # worker processes Ray started with itself; its queue starts the others once the run
         # is seeded), on a cluster all (each on its own node's cores).
-        cluster = sum(1 for node in ray.nodes() if node.get("Alive")) > 1
+        cluster = len(nodes) > 1
         started = [
             [
                 EvaluatorActor.options(**options).remote(*args)
@@ -172,17 +173,15 @@ class Evolution:
                 f"the evaluator workers did not start: {why.group(1) if why else exc}"
             ) from None
 
-    def _check_worker_fits(self, cpus: float) -> None:
-        """An evaluator worker no node can hold would wait for ever, silently: refuse it on a
-        Ray this run started (nothing will add a node), say so on a joined cluster (its
-        autoscaler may add one)."""
-        largest = max(
-            (n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=0.0
-        )
+    def _check_worker_fits(self, cpus: float, nodes: list[dict[str, Any]]) -> None:
+        """An evaluator worker none of the live `nodes` can hold would wait for ever, silently:
+        refuse it on a Ray this run started (nothing will add a node), say so on a joined
+        cluster (its autoscaler may add one)."""
+        largest = max((n["Resources"].get("CPU", 0.0) for n in nodes), default=0.0)
         if cpus <= largest:
             return
         why = f"sandbox.cpus_per_worker={cpus:g} but the largest Ray node has {largest:g} CPUs"
-        if not ((self.cfg.get("cluster") or {}).get("address") or os.environ.get("RAY_ADDRESS")):
+        if not joined_address(self.cfg.get("cluster") or {}):
             raise RunError(f"{why}: lower it, or give the local Ray more (cluster.num_cpus)")
         log.warning("%s: the workers wait until a node that large joins", why)
         if self.view is not None:
