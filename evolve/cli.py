@@ -27,6 +27,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
 
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 
 from evolve.paths import conf_dir  # noqa: E402
 
@@ -77,13 +78,13 @@ def _print_evaluation(ev, as_json: bool, extra: dict[str, Any] | None = None) ->
     if ev.valid:
         console.print(f"[green]valid[/green]  score [bold]{ev.score:.12g}[/bold]")
     else:
-        console.print(f"[red]{ev.status}[/red]: {ev.error}")
+        console.print(f"[red]{ev.status}[/red]: {escape(ev.error)}")
     shown = {k: v for k, v in ev.metrics.items()}
     if shown:
         console.print("metrics: " + ", ".join(f"{k}={v:.6g}" for k, v in shown.items()))
     if extra and extra.get("verdict"):
         v = extra["verdict"]
-        console.print(f"literature: {v.get('message') or v.get('status')}")
+        console.print(f"literature: {escape(str(v.get('message') or v.get('status')))}")
 
 
 def _verdict(problem, outputs, ev) -> dict[str, Any] | None:
@@ -429,7 +430,7 @@ def _run_job(cfg) -> None:
     except (UsageError, ProblemError, DatabaseError, RunError, ValueError) as exc:
         if os.environ.get("EVOLVE_DEBUG"):
             raise
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 
@@ -767,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:  # ScaffoldError too
         if debug:
             raise
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from evolve.population.database import Database, DatabaseError
@@ -80,7 +81,7 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
         for row in db.test_scores(rid):
             m = row["metrics"]
             by_ds = ", ".join(f"{k} {v:.6g}" for k, v in sorted(m.items()) if k.startswith("test_"))
-            status = "" if row["status"] == "ok" else f" ({row['status']}: {row['error']})"
+            status = "" if row["status"] == "ok" else f" ({row['status']}: {escape(row['error'])})"
             console.print(
                 f"held-out test of program {row['program_id']}: {generalisation(m)}{status}"
                 + (f"; by dataset: {by_ds}" if by_ds else ""),
@@ -154,7 +155,9 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
         db.db["literature_checks"].rows_where("run_id = ?", [rid], order_by="id desc", limit=3)
     )
     for c in checks:
-        console.print(f"literature (program {c['program_id']}): {c['message'] or c['status']}")
+        console.print(
+            f"literature (program {c['program_id']}): {escape(c['message'] or c['status'])}"
+        )
     notes = db.scratchpad(rid)
     if notes:
         last = notes[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -322,3 +323,17 @@ def test_optional_outputs_in_the_spec():
         spec.check({"b": [1]})
     with pytest.raises(ValueError, match="optional: must be true or false"):
         ArraySpec.from_dict("a", {"optional": "yes"})
+
+
+def test_cli_prints_a_rejection_with_its_brackets(tmp_path, ft06_optimal):
+    # The console must not read "[machines, jobs]" in an error as markup and drop it: the
+    # message would no longer say which shape is wanted.
+    path = tmp_path / "short.json"
+    path.write_text(json.dumps({"order": ft06_optimal[:, :5].tolist()}))
+    r = subprocess.run(
+        [sys.executable, "-m", "evolve.cli", "score", "scheduling/jobshop", str(path),
+         "--param", "instance=ft06"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "order must have shape [machines, jobs] = [6, 6], got (6, 5)" in r.stdout
