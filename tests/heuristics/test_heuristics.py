@@ -142,7 +142,9 @@ def test_cascade_stops_a_child_worse_than_its_parent_after_the_cheap_stage(toy):
     assert child.metrics["stage_quick"] > parent.metrics["stage_quick"]
     assert "stopped by the cascade after stage 'quick'" in child.error
     # The same child against a worse parent goes through every stage.
-    worse = evaluate_code(toy, WORST_FIT, sets=("train",), use_cascade=False)
+    # (Its stage scores are there to compare with: a missing one would let any child through.)
+    worse = evaluate_code(toy, WORST_FIT, sets=("train",), use_cascade=True)
+    assert worse.metrics["stage_quick"] == child.metrics["stage_quick"]
     passed = evaluate_code(
         toy,
         WORST_FIT,
@@ -152,6 +154,42 @@ def test_cascade_stops_a_child_worse_than_its_parent_after_the_cheap_stage(toy):
     )
     assert passed.valid and passed.metrics["instances_run"] == 4
     assert passed.score == worse.score
+
+
+def test_cascade_relative_to_the_island_best_ignores_the_parent(tmp_path, toy):
+    folder = _copy_with(
+        tmp_path,
+        cascade=[{"name": "quick", "instances": 1, "relative_to": "island_best"}, {"name": "full"}],
+    )
+    problem = load_problem(folder)
+    # Run through the cascade with nothing to compare with, so their stage scores are recorded.
+    best = evaluate_code(problem, BEST_FIT, sets=("train",), use_cascade=True)
+    worst = evaluate_code(problem, WORST_FIT, sets=("train",), use_cascade=True)
+    assert best.metrics["stage_quick"] < worst.metrics["stage_quick"]
+    # Held to the island's best (best fit), worst fit stops, however weak its parent.
+    context = {"parent": {"metrics": worst.metrics}, "island_best": {"metrics": best.metrics}}
+    child = evaluate_code(problem, WORST_FIT, sets=("train",), use_cascade=True, context=context)
+    assert child.status == "stopped" and child.metrics["cascade_stage"] == 1
+    assert "against its island best's" in child.error
+    # Held to a weaker island best, it goes through every stage.
+    context["island_best"] = {"metrics": worst.metrics}
+    passed = evaluate_code(problem, WORST_FIT, sets=("train",), use_cascade=True, context=context)
+    assert passed.valid and passed.metrics["instances_run"] == 4
+
+
+def test_cascade_with_a_fixed_threshold(tmp_path, toy):
+    best = evaluate_code(toy, BEST_FIT, sets=("train",), use_cascade=True)
+    worst = evaluate_code(toy, WORST_FIT, sets=("train",), use_cascade=True)
+    cut = (best.metrics["stage_quick"] + worst.metrics["stage_quick"]) / 2
+    folder = _copy_with(
+        tmp_path, cascade=[{"name": "quick", "instances": 1, "threshold": cut}, {"name": "full"}]
+    )
+    problem = load_problem(folder)
+    stopped = evaluate_code(problem, WORST_FIT, sets=("train",), use_cascade=True)
+    assert stopped.status == "stopped" and f"against the threshold {cut:.6g}" in stopped.error
+    assert stopped.metrics["cascade_saved"] == 3
+    passed = evaluate_code(problem, BEST_FIT, sets=("train",), use_cascade=True)
+    assert passed.valid and passed.score == best.score
 
 
 def test_a_failure_on_one_instance_fails_the_child_and_says_where(toy):
