@@ -2,11 +2,14 @@
 
 Fixture, not a test. Its `priority` searches everything reachable in its own process for the
 rest of the instance: the caller's frames (`sys._getframe`), every object the garbage collector
-tracks (`gc.get_objects()`) and every module's globals. A candidate is any sequence of
+tracks (`gc.get_objects()`), every module's globals, and the problem's data files (the held-out
+test sets, where the repository or an installed package keeps them: `DATA_FILES`, which a test
+may set to exact paths). A candidate is any sequence of
 `n_items` numbers that starts with exactly the items seen so far. If it finds one, it packs
 the whole instance offline (first fit decreasing) and steers each item to its planned bin,
 which beats every honest online policy; if not, it is plain best fit. `FOUND` records what it
-found, for the test to read when it runs in the same process.
+found, for the test to read when it runs in the same process; `FILES_TRIED` what each data file
+gave (its size, or the error that kept it closed).
 
 In-process (`play_in_process`) the trusted session lives in the same process, so the search
 succeeds: that proves the program really peeks. In the sandbox only the current item reaches
@@ -14,11 +17,18 @@ the child's process, so it must find nothing and score exactly as best fit.
 """
 
 import gc
+import glob
 import sys
 
 import numpy as np
 
 FOUND = {"future": None, "where": ""}
+FILES_TRIED: dict = {}
+# Where the data files are when the problems ship in site-packages; the tests add the
+# repository's copy (patterns for glob, `**` matching subfolders).
+DATA_FILES = [
+    sys.prefix + "/lib/python3*/site-packages/problems/scheduling/binpacking_online/data/**/*.txt",
+]
 _STATE = {"seen": [], "plan": None, "actual": {}, "searched_at": -1}
 
 
@@ -64,6 +74,32 @@ def _search(n, seen, exclude):
         for v in [obj, *_values_of(obj)]:
             if id(v) not in exclude and (found := _matches(v, n, seen)) is not None:
                 return found, f"gc object {type(obj).__name__}"
+    return _search_files(n, seen)
+
+
+def _search_files(n, seen):
+    """The `n` numbers that follow the items seen so far in any readable data file."""
+    k = len(seen)
+    for pattern in DATA_FILES:
+        for path in sorted(glob.glob(pattern, recursive=True))[:20]:
+            try:
+                with open(path) as f:
+                    tokens = f.read().split()
+            except OSError as exc:
+                FILES_TRIED[path] = type(exc).__name__
+                continue
+            # Instance names (u120_00) among the numbers become NaN, which matches nothing.
+            numbers = np.array(
+                [float(t) if t.replace(".", "", 1).isdigit() else np.nan for t in tokens]
+            )
+            FILES_TRIED[path] = numbers.size
+            if k == 0 or numbers.size < n:
+                continue
+            # Where the first item matches, compare the rest of the prefix (vectorised).
+            starts = np.flatnonzero(numbers[: numbers.size - n + 1] == seen[0])
+            for i in starts:
+                if np.array_equal(numbers[i : i + k], seen):
+                    return numbers[i : i + n], f"file {path}"
     return None, ""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import random
+import re
 import socket
 import sys
 from pathlib import Path
@@ -364,6 +365,27 @@ def test_the_peeking_program_really_peeks_when_it_shares_the_process():
     assert EV.aggregate(peeked, insts, {}) < EV.aggregate(honest, insts, {}) - 2.0
 
 
+DATA_FILES = sorted(str(f) for f in (FOLDER / "data").rglob("*.txt"))
+
+
+def _peeking_with_data_files() -> str:
+    """The hostile program told exactly where the repository keeps the held-out test data."""
+    return PEEKING.read_text() + f"\nDATA_FILES[:0] = {DATA_FILES!r}\n"
+
+
+def test_the_file_hunt_finds_the_future_where_the_files_are_readable():
+    # The fixture's file search works where the files can be read (here, in the test's own
+    # process): run in the sandbox, nothing but the file system stands in its way.
+    peeking = _import(PEEKING, "_peeking_binpacking_files")
+    peeking.DATA_FILES[:0] = DATA_FILES
+    for set_name, name in (("test", "or3"), ("test", "weibull5k")):
+        sizes = dataset(set_name, name)[-1]["sizes"]
+        future, where = peeking._search_files(sizes.size, sizes[:4])
+        assert future is not None and np.array_equal(future, sizes), name
+        assert where.startswith("file ") and "binpacking_online/data" in where
+    assert len(peeking.FILES_TRIED) >= 5
+
+
 # --- in the real sandbox --------------------------------------------------------------------
 def _train_metrics_in_process(priority):
     out = {}
@@ -398,6 +420,21 @@ def test_the_peeking_program_finds_nothing_in_the_sandbox():
         assert ev.metrics[key] == value, key
 
 
+def test_the_peeking_program_gains_nothing_on_the_held_out_test_sets():
+    # The test datasets live in files (OR-Library, FunSearch's Weibull 5k): told their exact
+    # paths, the hostile program still scores exactly best fit's test scores.
+    from evolve.evaluators.harness import evaluate_code
+
+    problem = load_problem("scheduling/binpacking_online")
+    ev = evaluate_code(problem, _peeking_with_data_files(), sets=("train", "test"))
+    assert ev.valid, ev.error
+    for name in CONFIG["instances"]["test"]:
+        insts = dataset("test", name)
+        honest = EV.aggregate([EV.evaluate(play(i, best_fit), {}, i) for i in insts], insts, {})
+        assert ev.metrics[f"test_{name}"] == honest, name
+    assert round(ev.metrics["test_weibull5k"], 2) == 3.98  # FunSearch's best fit, not better
+
+
 def test_the_peeking_search_really_runs_in_the_sandbox_and_comes_back_empty():
     # Guard against the test above passing because the search never ran: a wrapper ends the
     # run right after the program's second search and reports what it found.
@@ -413,10 +450,17 @@ def _search(n, seen, exclude):
     found, where = _search_once(n, seen, exclude)
     _calls.append(found is not None)
     if len(_calls) == 2:
-        raise RuntimeError(f"searched twice: future found = {any(_calls)}")
+        opened = [p for p, v in FILES_TRIED.items() if not isinstance(v, str)]
+        raise RuntimeError(
+            f"searched twice: future found = {any(_calls)}; "
+            f"data files tried {len(FILES_TRIED)}, opened {opened}"
+        )
     return found, where
 """
     problem = load_problem("scheduling/binpacking_online")
-    ev = evaluate_code(problem, PEEKING.read_text() + probe, sets=("train",))
+    ev = evaluate_code(problem, _peeking_with_data_files() + probe, sets=("train",))
     assert ev.status == "crash"
     assert "searched twice: future found = False" in ev.error
+    # Every data file was tried, and none opened.
+    tried = re.search(r"data files tried (\d+), opened (\[.*?\])", ev.error)
+    assert tried and int(tried[1]) >= len(DATA_FILES) == 9 and tried[2] == "[]", ev.error
