@@ -1,6 +1,7 @@
 """A child reads only what it needs to run, also when evolve and problems are installed.
 
-`pip install` puts evolve, a problem plug-in (its evaluator, known.yaml, held-out instances)
+`pip install` puts evolve, a problem plug-in (its evaluator, known.yaml, held-out instances
+such as scheduling/binpacking_online's test sets)
 and every other library into site-packages, beside numpy. This test builds such an
 installation for real: a virtualenv whose site-packages holds a copy of the evolve package,
 the built-in problems folder beside it (where `evolve.paths` looks for it) and a plug-in
@@ -37,6 +38,13 @@ SCRIPT = textwrap.dedent("""
             site_dir, "problems", "erdos", "min_overlap", "evaluator.py"),
         "installed problem known.yaml": os.path.join(
             site_dir, "problems", "erdos", "min_overlap", "known.yaml"),
+        "installed held-out test data": os.path.join(
+            site_dir, "problems", "scheduling", "binpacking_online", "data", "binpack1.txt"),
+        "installed held-out Weibull 5k": os.path.join(
+            site_dir, "problems", "scheduling", "binpacking_online", "data", "weibull5k",
+            "test_0.txt"),
+        "installed data folder listing": os.path.join(
+            site_dir, "problems", "scheduling", "binpacking_online", "data"),
         "plug-in evaluator": os.path.join(site_dir, "evolve_secret_plugin", "evaluator.py"),
         "plug-in held-out data": os.path.join(site_dir, "evolve_secret_plugin", "test.txt"),
         "preloaded numpy": numpy.__file__,
@@ -103,6 +111,9 @@ def test_installed_packages_and_problems_are_hidden_from_the_child(installed):
         "installed library": other.origin,
         "site-packages listing": str(Path(other.origin).parents[1]),
         "project problems": str(REPO / "problems" / "erdos" / "min_overlap" / "evaluator.py"),
+        "project held-out test data": str(
+            REPO / "problems" / "scheduling" / "binpacking_online" / "data" / "binpack3.txt"
+        ),
     }
     proc = subprocess.run(
         [str(installed / "bin" / "python"), "-c", SCRIPT, json.dumps(targets)],
@@ -121,6 +132,6 @@ def test_installed_packages_and_problems_are_hidden_from_the_child(installed):
     # What it needs stays readable (so the refusals below are not a blanket denial).
     assert "NumPy" in seen["preloaded numpy"] and "OS routines" in seen["standard library"], seen
     hidden = [name for name in seen if name not in ("preloaded numpy", "standard library")]
-    assert len(hidden) == 8
+    assert len(hidden) == 12
     for name in hidden:
         assert seen[name] in ("PermissionError", "FileNotFoundError"), (name, seen[name])
