@@ -3,6 +3,7 @@ wheel, found through the package. This is what every worker node of a cluster ru
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import site
@@ -133,3 +134,57 @@ def test_env_overrides_still_win(installed, tmp_path):
     )
     assert listed.returncode == 0, listed.stderr
     assert "toy/same" in listed.stdout and "erdos/golomb" not in listed.stdout
+
+
+# A child that knows where a wheel keeps the held-out test data tries to read it; the trusted
+# side of the same installation reads it (the test set loads), so the refusal is the sandbox's.
+HELD_OUT_SCRIPT = """
+import json, os
+from evolve.paths import problems_dir
+from evolve.problem import load_problem
+from evolve.sandbox import Sandbox, SandboxRequest
+problem = load_problem("scheduling/binpacking_online")
+data = problems_dir() / "scheduling" / "binpacking_online" / "data"
+paths = sorted(str(p) for p in data.rglob("*.txt")) + [str(data)]
+code = (
+    "import json, os\\n"
+    f"PATHS = {paths!r}\\n"
+    "def solve():\\n"
+    "    seen = {}\\n"
+    "    for p in PATHS:\\n"
+    "        try:\\n"
+    "            seen[p] = os.listdir(p) if os.path.isdir(p) else open(p).read(50)\\n"
+    "        except OSError as exc:\\n"
+    "            seen[p] = type(exc).__name__\\n"
+    "    print(json.dumps(seen))\\n"
+    "    return {'h': [1]}\\n"
+)
+with Sandbox(preload=("numpy",)) as sb:
+    res = sb.run(SandboxRequest(code))
+print(json.dumps({"data": str(data), "test_instances": len(problem.instances("test")),
+                  "landlock": sb.features.get("landlock"), "status": res.status,
+                  "error": res.error, "seen": json.loads(res.stdout_tail.strip() or "{}")}))
+"""
+
+
+@pytest.mark.slow
+def test_a_child_cannot_read_the_held_out_data_of_an_installed_problem(installed, tmp_path):
+    env = _clean_env(tmp_path)
+    r = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", HELD_OUT_SCRIPT],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    if not out["landlock"]:
+        pytest.skip("Landlock is not available here; without it installed files stay readable")
+    assert out["data"].startswith(str(installed)) and "/evolve/_data/problems/" in out["data"]
+    assert out["test_instances"] == 85  # OR1-OR4 (4 x 20) and Weibull 5k (5): the trusted side
+    assert out["status"] == "ok", out["error"]
+    seen = out["seen"]
+    assert len(seen) == 10, seen  # 9 files and their folder
+    assert all(v in ("PermissionError", "FileNotFoundError") for v in seen.values()), seen
