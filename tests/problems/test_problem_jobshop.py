@@ -285,6 +285,25 @@ def test_between_the_bounds_is_a_candidate_that_must_pass_the_gates(tmp_path, ft
     assert v.reason == "no program was given to re-run"
 
 
+def test_between_the_bounds_with_a_program_that_reruns_identically_improves(tmp_path, ft06_optimal):
+    # An open instance (best known 57, lower bound 50): a program whose schedule makes 55 is
+    # re-run in a fresh sandbox, re-verified exactly, and only then a candidate improvement.
+    p = _with_bounds(tmp_path, best=57, bound=50)
+    code = (
+        "import numpy as np\n\n"
+        "def solve(machines, durations):\n"
+        f"    return {{'order': np.array({ft06_optimal.tolist()})}}\n"
+    )
+    ev = evolve.evaluate(p, code)
+    assert ev.valid and ev.score == 55, ev.error
+    outs = {"order": ft06_optimal}
+    v = check(p, outs, ev, code=code, rerun=True)
+    assert v.status == "improves_known" and v.reverified, v.reason
+    assert v.verification["exact_value"] == "55" and v.rerun["status"] == "ok"
+    assert v.message().startswith("candidate improvement on the best known value as of 2026-08")
+    assert "re-verified: 55 vs 57" in v.message()
+
+
 def test_seed_program_is_valid_in_the_sandbox():
     for name in ("ft10", "la01"):
         p = load_problem("scheduling/jobshop", params={"instance": name})
