@@ -104,6 +104,22 @@ def test_known_table_keeps_disputed_values():
     assert claims[3700].disputed and "not credible" in claims[3700].note
 
 
+def test_known_yaml_keeps_the_reference_files_counts():
+    # The shared reference (flowshop/bounds.json): 120 instances, 101 proven optimal (best
+    # known = lower bound) and 27 whose public values disagree (kept as disputed claims).
+    rows = yaml.safe_load((P.path / "known.yaml").read_text())["values_by_instance"]
+    assert sorted(rows) == [f"ta{i:03d}" for i in range(1, 121)]
+    closed = [n for n, r in rows.items() if r["value"] == r["proven_bound"]["value"]]
+    assert len(closed) == 101
+    assert all(r["value"] > r["proven_bound"]["value"] for n, r in rows.items() if n not in closed)
+    disputed = [
+        n for n, r in rows.items() if any(c["status"] == "disputed" for c in r.get("claimed", []))
+    ]
+    assert len(disputed) == 27 and "ta051" in disputed
+    for name in disputed:
+        assert all(c["citation"] and c["note"] for c in rows[name]["claimed"]), name
+
+
 def test_verdict_on_ta051_is_compared_with_its_disputed_values():
     p = load_problem("scheduling/flowshop", params={"instance": "ta051"})
     perm = np.array(min(PUBLISHED["ta051"], key=lambda r: r[1])[2])
