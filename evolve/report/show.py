@@ -60,8 +60,11 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
         tests = {t["program_id"]: t for t in db.test_scores(rid)}
     t = Table(title=f"best {len(best)} programs" + (" (by validation)" if heuristic else ""))
     sets = [s for s in ("train", "validation", "test") if heuristic]
+    # The figures keep their width on an 80-column terminal (the model's name gives way):
+    # "valida…" or "0.398…" would hide the generalisation gap the table is there to show.
     for col in ("id", "island", "generation", "score", *sets, "model", "mode"):
-        t.add_column(col)
+        figures = col == "score" or col in sets
+        t.add_column(col, min_width=10 if figures else None, no_wrap=figures)
     for p in best:
         cells = []
         for s in sets:

@@ -276,7 +276,9 @@ def test_a_program_hunting_for_future_items_scores_what_an_honest_policy_scores(
 
 # --- the engine ----------------------------------------------------------------------------
 @pytest.mark.slow
-def test_a_run_picks_its_best_by_validation_and_scores_it_once_on_test(ray_session, tmp_path):
+def test_a_run_picks_its_best_by_validation_and_scores_it_once_on_test(
+    ray_session, tmp_path, capsys
+):
     from evolve.cli import main
 
     runs = tmp_path / "runs"
@@ -310,6 +312,32 @@ def test_a_run_picks_its_best_by_validation_and_scores_it_once_on_test(ray_sessi
     assert (run_dir / "best_program.py").read_text() == db.execute(
         "SELECT code FROM programs WHERE id = ?", [pid]
     ).fetchone()[0]
+    # Children the cascade stopped are recorded with the stage where they stopped.
+    stopped = db.execute(
+        "SELECT json_extract(metrics, '$.cascade_stage'), json_extract(metrics, '$.stage_quick'),"
+        " json_extract(metrics, '$.cascade_saved'), reason FROM programs WHERE status = 'stopped'"
+    ).fetchall()
+    assert stopped, "no child was stopped by the cascade in 24 evaluations"
+    assert all(
+        s == 1 and q is not None and saved == 3 and "stage 'quick'" in e
+        for s, q, saved, e in stopped
+    )
+    # `evolve show`: train, validation and test side by side, and what the cascade saved.
+    capsys.readouterr()
+    assert main(["show", str(run_dir)]) == 0
+    shown = capsys.readouterr().out  # 80 columns, as a terminal's default
+    assert "(by validation)" in shown
+    header = next(line for line in shown.splitlines() if "┃" in line and "train" in line)
+    assert header.index("train") < header.index("validation") < header.index("test")
+    assert f"held-out test of program {pid}: train " in shown
+    runs_full = db.execute(
+        "SELECT COUNT(*), SUM(json_extract(metrics, '$.instances_run')) FROM programs "
+        "WHERE json_extract(metrics, '$.instances_full') IS NOT NULL"
+    ).fetchone()
+    assert (
+        f"cascade: {len(stopped)} of {runs_full[0]} children stopped early; "
+        f"{runs_full[1]:.0f} instance runs instead of {4 * runs_full[0]}"
+    ) in " ".join(shown.split())
 
 
 # --- the literature check ------------------------------------------------------------------
