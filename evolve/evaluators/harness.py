@@ -49,7 +49,10 @@ def encode_inputs(inputs: dict[str, Any], limit: int = MAX_INPUT_BYTES) -> dict[
         else:
             total += len(str(value))
         if total > limit:
-            raise InputError(f"the inputs are over {limit} bytes (at {key!r})")
+            raise InputError(
+                f"the inputs for a child are over {limit} bytes (at {key!r}): give it a smaller "
+                "instance, or only the arrays it needs"
+            )
         out[key] = value
     return out
 

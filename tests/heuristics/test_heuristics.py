@@ -126,6 +126,22 @@ def test_held_out_scores_never_reach_the_prompt(toy):
     assert f"{ev.metrics['validation']:.6g}" not in ev.feedback
 
 
+def test_trusted_inputs_are_numeric_and_size_capped():
+    import numpy as np
+
+    from evolve.evaluators.harness import InputError, encode_inputs
+
+    out = encode_inputs({"durations": np.arange(6).reshape(2, 3), "n": np.int64(3)})
+    assert out["durations"] == {"__ndarray__": "<i8", "shape": [2, 3], "data": [0, 1, 2, 3, 4, 5]}
+    assert out["n"] == 3
+    with pytest.raises(InputError, match=r"over 1000 bytes \(at 'big'\): give it a smaller"):
+        encode_inputs({"small": np.zeros(10), "big": np.zeros(200)}, limit=1000)
+    with pytest.raises(InputError, match="only numeric arrays go to a child"):
+        encode_inputs({"names": np.array(["a", "b"])})
+    with pytest.raises(InputError, match="give numbers, strings or arrays"):
+        encode_inputs({"f": len})
+
+
 # --- the cascade ---------------------------------------------------------------------------
 def test_cascade_stops_a_child_worse_than_its_parent_after_the_cheap_stage(toy):
     parent = evaluate_code(toy, BEST_FIT, sets=("train",), use_cascade=True)
