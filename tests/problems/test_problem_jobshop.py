@@ -83,6 +83,35 @@ def test_taillard_check_vector_for_ta01():
     assert durations.min() >= 1 and durations.max() <= 99
 
 
+# The lower bound in the header of each of Taillard's own files tai*.txt (E. Taillard, EJOR
+# 64(2):278-285, 1993; copy in thomasWeise/jsspInstancesAndResults @ 29a50db, data-raw/
+# instance-data/taillard/, via the shared reference jobshop/bounds.json), ta01..ta80. It is
+# max(longest job, max over machines of load + least head + least tail), so it checks every
+# duration and route of all 80 regenerated instances, beyond ta01's check vector.
+TAILLARD_HEADER_LB = [
+    1005, 953, 1036, 973, 940, 1134, 1103, 980, 1020, 940,
+    1254, 1267, 1243, 1329, 1163, 1211, 1306, 1315, 1202, 1213,
+    1217, 1314, 1248, 1284, 1256, 1245, 1403, 1387, 1352, 1277,
+    1764, 1774, 1733, 1828, 1754, 1777, 1771, 1673, 1764, 1608,
+    1850, 1761, 1710, 1820, 1785, 1940, 1751, 1770, 1758, 1678,
+    2760, 2756, 2717, 2813, 2679, 2781, 2943, 2885, 2655, 2723,
+    2868, 2848, 2755, 2697, 2725, 2845, 2812, 2764, 3071, 2995,
+    5464, 5181, 5552, 5339, 5392, 5342, 5436, 5394, 5358, 5183,
+]  # fmt: skip
+
+
+def test_all_80_taillard_instances_give_the_lower_bounds_of_taillards_files():
+    for i, published in enumerate(TAILLARD_HEADER_LB, start=1):
+        machines, durations = taillard.jobshop(f"ta{i:02d}")
+        head = np.cumsum(durations, axis=1) - durations  # time before each operation
+        tail = durations.sum(axis=1, keepdims=True) - np.cumsum(durations, axis=1)
+        bound = int(durations.sum(axis=1).max())
+        for k in range(machines.shape[1]):
+            on_k = machines == k
+            bound = max(bound, int(durations[on_k].sum() + head[on_k].min() + tail[on_k].min()))
+        assert bound == published, f"ta{i:02d}"
+
+
 def test_every_instance_loads_with_the_published_sizes():
     seeds = taillard.seeds()["jobshop"]
     for name in EV.CLASSIC + EV.TAILLARD:
