@@ -343,7 +343,9 @@ class Evolution:
         if self.literature is None or self._lit_pending is not None:
             self._lit_next = program_id  # checked when the checker is started, or free
         else:
-            self._lit_pending = self.literature.check.remote(program_id)
+            # A best queued before the checker started (the seed) is stale now: checked after
+            # this one, its verdict would be the run's last word.
+            self._lit_pending, self._lit_next = self.literature.check.remote(program_id), None
 
     def _poll_literature(self, wait: float = 0.0) -> None:
         if self._lit_pending is None:
