@@ -81,7 +81,9 @@ def _search_files(n, seen):
     """The `n` numbers that follow the items seen so far in any readable data file."""
     k = len(seen)
     for pattern in DATA_FILES:
-        for path in sorted(glob.glob(pattern, recursive=True))[:20]:
+        # An exact path is tried even where it seems not to exist (glob would skip it).
+        wild = any(c in pattern for c in "*?[")
+        for path in sorted(glob.glob(pattern, recursive=True))[:20] if wild else [pattern]:
             try:
                 with open(path) as f:
                     tokens = f.read().split()
