@@ -228,7 +228,7 @@ def _verdict(
         v.proven_bound, v.proven_bound_citation = bound.number, bound.citation
         if outcome(direction, score, bound.number, tol) == "improves":
             v.status = "contradicts_bound"
-            inst = f" instance {table.instance}" if table.instance else ""
+            inst = f" ({table.instance})" if table.instance else ""
             v.reason = f"check the evaluator and the data of {problem.name}{inst}"
             log.error("literature check: %s: %s", problem.name, v.message())
             return v

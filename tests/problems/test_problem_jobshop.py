@@ -318,6 +318,9 @@ def test_below_a_proven_bound_is_contradicts_bound_logged_as_an_error(
     assert v.status == "contradicts_bound" and not v.reverified
     assert v.message().startswith("ERROR: 55 beats the proven lower bound 58 (")
     assert "never an improvement" in v.message()
+    assert v.message().endswith(
+        "(check the evaluator and the data of scheduling/jobshop (instance=ft06))"
+    )
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any("beats the proven lower bound 58" in e for e in errors)
 
