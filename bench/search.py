@@ -148,8 +148,19 @@ def runner(address: str) -> int:
     """A runner process (`--runner ADDRESS`): joins the bench's Ray, then runs each job read
     from stdin (one JSON object of one_run's arguments a line) and answers on stdout with one
     JSON line, {"result": ...} or {"error": "..."}."""
+    import threading
+
     import ray
 
+    parent = os.getppid()
+
+    def exit_when_orphaned() -> None:
+        # A bench killed or crashed leaves its runners behind, retrying a Ray that is gone.
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=exit_when_orphaned, daemon=True).start()
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else printed (Ray, the engine) must not break the answers
     ray.init(address=address, log_to_driver=False, logging_level="ERROR")
@@ -357,36 +368,37 @@ def main() -> int:
     }
     runners = Runners(args.jobs, ray.get_runtime_context().gcs_address) if args.jobs > 1 else None
 
-    def submit(job: dict) -> concurrent.futures.Future:
-        if runners is not None:
-            return runners.submit(job)
-        done: concurrent.futures.Future = concurrent.futures.Future()
-        done.set_result(one_run(**job))  # in this process, one after another
-        return done
-
-    # Every run is handed out first, so runners never wait for a table to be printed.
-    plan: dict[str, dict] = {}
-    for problem, direction in available_problems(args.problems.split(",")).items():
-        budget = args.budget if args.budget_fixed else PROBLEM_BUDGET.get(problem, args.budget)
-        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        plan[problem] = {"direction": direction, "budget": budget, "seeds": seeds, "arms": {}}
-        for arm in chosen:
-            if arm in FEATURES and not args.arms and problem not in FEATURE_PROBLEMS:
-                continue
-            plan[problem]["arms"][arm] = [
-                submit(
-                    {
-                        "problem": problem,
-                        "arm": arms[arm],
-                        "seed": seed,
-                        "budget": budget,
-                        "llm": args.llm,
-                        "root": str(root),
-                    }
-                )
-                for seed in seeds
-            ]
     try:
+
+        def submit(job: dict) -> concurrent.futures.Future:
+            if runners is not None:
+                return runners.submit(job)
+            done: concurrent.futures.Future = concurrent.futures.Future()
+            done.set_result(one_run(**job))  # in this process, one after another
+            return done
+
+        # Every run is handed out first, so runners never wait for a table to be printed.
+        plan: dict[str, dict] = {}
+        for problem, direction in available_problems(args.problems.split(",")).items():
+            budget = args.budget if args.budget_fixed else PROBLEM_BUDGET.get(problem, args.budget)
+            seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+            plan[problem] = {"direction": direction, "budget": budget, "seeds": seeds, "arms": {}}
+            for arm in chosen:
+                if arm in FEATURES and not args.arms and problem not in FEATURE_PROBLEMS:
+                    continue
+                plan[problem]["arms"][arm] = [
+                    submit(
+                        {
+                            "problem": problem,
+                            "arm": arms[arm],
+                            "seed": seed,
+                            "budget": budget,
+                            "llm": args.llm,
+                            "root": str(root),
+                        }
+                    )
+                    for seed in seeds
+                ]
         for problem, p in plan.items():
             per_arm: dict = {}
             for arm, futures in p["arms"].items():
