@@ -144,23 +144,21 @@ def test_score(db_path: Path) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
 
-def runner(address: str) -> int:
+def runner(address: str, bench_pid: int) -> int:
     """A runner process (`--runner ADDRESS`): joins the bench's Ray, then runs each job read
     from stdin (one JSON object of one_run's arguments a line) and answers on stdout with one
     JSON line, {"result": ...} or {"error": "..."}."""
-    import threading
+    import ctypes
+    import signal
 
+    # A bench killed or crashed must not leave its runners behind, retrying a Ray that is
+    # gone (ray.init retries in C++ and holds the interpreter: no Python thread could watch).
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != bench_pid:  # the bench died before the line above
+        return 1
     import ray
 
-    parent = os.getppid()
-
-    def exit_when_orphaned() -> None:
-        # A bench killed or crashed leaves its runners behind, retrying a Ray that is gone.
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(1)
-
-    threading.Thread(target=exit_when_orphaned, daemon=True).start()
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else printed (Ray, the engine) must not break the answers
     ray.init(address=address, log_to_driver=False, logging_level="ERROR")
@@ -182,7 +180,7 @@ class Runners:
         self.idle: queue.Queue[subprocess.Popen] = queue.Queue()
         self.procs = [
             subprocess.Popen(
-                [sys.executable, __file__, "--runner", address],
+                [sys.executable, __file__, "--runner", address, "--bench-pid", str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -338,11 +336,12 @@ def main() -> int:
         "run in this process, one after another)",
     )
     ap.add_argument("--runner", metavar="ADDRESS", help=argparse.SUPPRESS)
+    ap.add_argument("--bench-pid", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", help="keep the run folders here (default: a temporary folder)")
     args = ap.parse_args()
     if args.runner:
-        return runner(args.runner)
+        return runner(args.runner, args.bench_pid)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.seeds < 1:
