@@ -13,9 +13,9 @@ pytestmark = pytest.mark.slow
 
 CASES = [
     # problem, overrides, evaluations
-    ("scheduling/binpacking_online", [], 30),  # train: seed 6.0857 (first fit), 5.2869
-    ("scheduling/jobshop", [], 40),  # ft10: seed 1207, 1163 from the first child (seed=1)
-    ("scheduling/flowshop", [], 40),  # ta001: seed 1396, 1324 by evaluation 28 (seed=1)
+    ("scheduling/binpacking_online", [], 30),  # train: seed 6.0857, best 5.2869
+    ("scheduling/jobshop", [], 40),  # ft10: seed 1207, best 1163 (seed=1)
+    ("scheduling/flowshop", [], 40),  # ta001: seed 1396, best 1368 (seed=1)
 ]
 
 
