@@ -105,13 +105,14 @@ def best_so_far(data: RunData, clock: str) -> Figure:
         ax.axvline(
             r[clock], color="#bf8700", ls="-.", lw=1, label="island reset" if k == 0 else None
         )
-    # each check marked at the score of the program it checked (its own figure may be a
-    # test-set score on another scale)
-    checked = [c for c in data.checks if c.get("program_score") is not None]
+    # each check marked on the program it checked, where that program sits on the curve (the
+    # check's own figure may be a test-set score on another scale; it may run long after)
+    checked = [c["program_point"] for c in data.checks if c.get("program_point") is not None]
+    checked = [p for p in checked if p.score is not None]
     if checked:
         ax.plot(
-            [c[clock] for c in checked],
-            [c["program_score"] for c in checked],
+            [getattr(p, clock) for p in checked],
+            [p.score for p in checked],
             "D",
             mfc="none",
             color="#8250df",

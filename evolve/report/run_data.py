@@ -256,10 +256,14 @@ def _load(path: Path) -> RunData:
             m["dollars"] = dollars_at(t)
         # A check compares the program's own score, or (heuristic problems) a test-set score
         # on another scale: only the former puts the best known value on the score's axis.
-        scores = {p.id: p.score for p in points}
+        by_id = {p.id: p for p in points}
         for c in checks:
-            own = scores.get(c.get("program_id"))
+            checked = by_id.get(c.get("program_id"))
+            own = checked.score if checked else None
             c["program_score"] = own
+            # where the checked program sits on the best-so-far curve: a check can run long
+            # after its program was found, and marked at its own time it would float off the curve
+            c["program_point"] = checked
             c["comparable"] = (
                 own is not None
                 and c.get("score") is not None

@@ -234,3 +234,26 @@ def test_bad_inputs_fail_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert all(line.startswith("error:") for line in err.strip().splitlines())
+
+
+def test_a_late_literature_check_is_marked_on_the_curve(tmp_path):
+    from evolve.report.charts import best_so_far
+    from evolve.report.run_data import RunData
+
+    run = make_run(tmp_path / "late", n=120, best_known=5.0)
+    early = RunData.load(run).new_bests[1]
+    # a check that finishes long after its program was found (the engine's checks queue)
+    db = Database(run / "evolve.db")
+    verdict = {"problem": "synthetic/max", "status": "below_known", "score": early.score,
+               "best_known": 5.0, "citation": "A. Author (2020)", "as_of": "2026-01"}  # fmt: skip
+    db.record_literature_check(db.run()["id"], early.id, verdict)
+    db.close()
+    data = RunData.load(run)
+    assert data.checks[-1]["evaluation"] == data.evaluations  # recorded at the end
+    for clock in ("evaluation", "seconds", "dollars"):
+        (marks,) = [ln for ln in best_so_far(data, clock).axes[0].lines
+                    if ln.get_label() == "literature check"]  # fmt: skip
+        on_curve = {(getattr(p, clock), p.score) for p in data.new_bests}
+        drawn = set(zip(marks.get_xdata(), marks.get_ydata(), strict=True))
+        assert (getattr(early, clock), early.score) in drawn
+        assert drawn <= on_curve  # every check sits on the best-so-far curve
