@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from evolve.report.run_data import Point, RunData  # noqa: E402
 
@@ -71,6 +72,10 @@ def _step_series(xs: list[float], ys: list[float], x_end: float) -> tuple[list, 
         return [], []
     return [*xs, max(x_end, xs[-1])], [*ys, ys[-1]]
 
+
+# A legend on a white backing: "best" placement still lands on a line now and then (the best
+# known value along the empty corner), which then struck its text through.
+LEGEND = {"fontsize": 7, "loc": "best", "frameon": True, "framealpha": 0.85, "edgecolor": "none"}
 
 CLOCKS = {
     "evaluation": "evaluations",
@@ -124,7 +129,7 @@ def best_so_far(data: RunData, clock: str) -> Figure:
     if clock == "dollars" and data.cost == 0:
         ax.set_xlim(0, 1)
         ax.set_title("no LLM cost recorded (a local or free model)", fontsize=8, color=SEED)
-    ax.legend(fontsize=7, loc="best", frameon=False)
+    ax.legend(**LEGEND)
     return fig
 
 
@@ -176,8 +181,8 @@ def island_scores(data: RunData) -> Figure:
         if bad:
             ax.plot([p.evaluation for p in bad], [fail_y] * len(bad), "x", ms=3, color=FAIL,
                     alpha=0.7, label=f"failed ({sum(p.score is None for p in pts)})")  # fmt: skip
-        ax.set_ylabel(f"island {isl}")
-        ax.legend(fontsize=7, loc="best", frameon=False)
+        ax.set_ylabel(f"island {isl}\nscore")
+        ax.legend(**LEGEND)
     axes[-1, 0].set_xlabel("evaluations")
     return fig
 
@@ -264,6 +269,7 @@ def failures_over_time(data: RunData) -> Figure:
         ax.set_title("no failed evaluation", fontsize=8, color=SEED)
     ax.set_xlabel("evaluations")
     ax.set_ylabel(f"failures per {width}")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.5 of a failure
     if kinds:
         ax.legend(fontsize=7, frameon=False, ncol=min(4, len(kinds)))
     return fig
@@ -326,7 +332,7 @@ def overlay(
     ax.set_ylabel(f"best score ({'higher' if direction == 'max' else 'lower'} is better)")
     if title:
         ax.set_title(title, fontsize=9, loc="left")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.legend(**LEGEND)
     return fig if fig is not None else ax.figure
 
 

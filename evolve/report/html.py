@@ -191,8 +191,11 @@ def _header(data: RunData, back: str | None) -> str:
         (
             "wall time",
             duration(data.wall_s),
-            f"{data.evaluations / data.wall_s:.1f} eval/s" if data.wall_s else "",
-        ),  # fmt: skip
+            # the clock starts at the run's first record: the start-up of Ray and the workers,
+            # which the terminal's summary counts, is not in it (nor in any curve here)
+            (f"{data.evaluations / data.wall_s:.1f} eval/s; " if data.wall_s else "")
+            + "from the run's first record, start-up not counted",
+        ),
         (
             "LLM cost",
             money(data.cost),
@@ -259,6 +262,14 @@ def _island(row: dict[str, Any]) -> str:
     return "–" if row.get("island") is None else esc(row["island"])
 
 
+def _node(node: str | None) -> str:
+    """A Ray node id cut to 12 hex digits (enough to tell a cluster's nodes apart), the whole id
+    on hover."""
+    if not node:
+        return ""
+    return f'<span title="{esc(node)}">{esc(node[:12])}</span>'
+
+
 def _step_rows(data: RunData, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     with_node = any(r.get("node") for r in rows)
     splits = sorted({k for r in rows for k in split_metrics(r.get("metrics") or {})})
@@ -279,7 +290,7 @@ def _step_rows(data: RunData, rows: list[dict[str, Any]]) -> tuple[list[str], li
                 esc(r.get("status")),
             ]
             + [num(sm.get(s), 6) for s in splits]
-            + ([esc(r.get("node") or "")] if with_node else [])
+            + ([_node(r.get("node"))] if with_node else [])
         )
         if r.get("score") is not None:
             before = r["score"]

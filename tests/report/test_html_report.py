@@ -62,6 +62,9 @@ def test_local_run_report_has_every_section_and_the_full_best(local_run):
     assert "no curve against dollars" in text
     assert best["code"] in page.pres  # whole, never truncated
     body = "".join(page.text)
+    assert "start-up not counted" in body  # what the wall time measures
+    # the evaluating node, cut short in the lineage table and whole on hover
+    assert best["node"] and f'title="{best["node"]}">{best["node"][:12]}</span>' in text
     assert f"program #{best['id']}" in body
     assert "below_known" in body  # the literature verdict of the best
 
@@ -134,7 +137,8 @@ def test_min_and_max_leaderboards_and_seed_statistics(tmp_path):
         assert f"{statistics.fmean(values):.10g}" in seeds
         links = [v for tag, a, v in page.links if tag == "a" and v.startswith("runs/")]
         assert len(links) == len(values) and all((site / v).exists() for v in links)
-        assert "<svg" in text[text.index('id="curves"') :]
+        # against evaluations and against cost (every synthetic call cost $0.002)
+        assert text[text.index('id="curves"') :].count("<svg") == 2
         # the generalisation gap of each best: train, validation, test side by side
         assert "best's train" in board and "best's test_small" in board
 
@@ -257,3 +261,11 @@ def test_a_late_literature_check_is_marked_on_the_curve(tmp_path):
         drawn = set(zip(marks.get_xdata(), marks.get_ydata(), strict=True))
         assert (getattr(early, clock), early.score) in drawn
         assert drawn <= on_curve  # every check sits on the best-so-far curve
+
+
+def test_site_of_a_free_run_says_why_it_has_no_cost_curve(local_run, tmp_path):
+    site = tmp_path / "site"
+    assert main(["report", str(local_run.parent), "--format", "html", "-o", str(site)]) == 0
+    text = (site / "erdos-min_overlap.html").read_text()
+    curves = text[text.index('id="curves"') :]
+    assert curves.count("<svg") == 1 and "no curves against dollars" in curves
