@@ -105,5 +105,7 @@ def test_site_in_chromium(browser, local_run, tmp_path):
             link.click()
             page.wait_for_load_state("load")
             assert "/runs/" in page.url and _charts_drawn(page) >= 6
+            # the run page loaded nothing but itself either
+            assert requests == [page_file.as_uri(), page.url] and errors == []
         _not_blank(page, tmp_path / f"{page_file.stem}.png")
         page.close()

@@ -221,7 +221,12 @@ def test_plot_writes_a_figure_of_seeds_grouped(tmp_path):
         fig = tmp_path / f"fig.{ext}"
         assert main(["plot", str(root), "-o", str(fig)]) == 0
         assert fig.read_bytes()[:8].startswith(magic)
-    assert b"<script" not in (tmp_path / "fig.svg").read_bytes()
+    svg = (tmp_path / "fig.svg").read_text()
+    assert "<script" not in svg
+    # the three seeds drawn as one experiment: its median labelled with n, against evaluations
+    # and against cost (every synthetic call cost $0.002)
+    assert svg.count("synthetic/max · stub/model-a (n=3)") == 2
+    assert "LLM cost ($)" in svg and "evaluations" in svg
     assert main(["plot", str(root), "-o", str(tmp_path / "fig.jpg")]) == 2
 
 
@@ -269,3 +274,31 @@ def test_site_of_a_free_run_says_why_it_has_no_cost_curve(local_run, tmp_path):
     text = (site / "erdos-min_overlap.html").read_text()
     curves = text[text.index('id="curves"') :]
     assert curves.count("<svg") == 1 and "no curves against dollars" in curves
+
+
+def test_feedback_reasons_and_citations_come_out_escaped_and_events_are_marked(tmp_path):
+    from evolve.report.charts import best_so_far
+    from evolve.report.run_data import RunData
+
+    run = make_run(tmp_path / "planted", n=120, payload=PAYLOAD, best_known=2.5)
+    db = Database(run / "evolve.db")
+    rid = db.run()["id"]
+    bad = {"status": "crash", "error": f"Traceback: {PAYLOAD}", "valid": False}
+    db.record_program(rid, {"island": 0, "generation": 1, "parent_id": 1, "code": "x = 1",
+                            "code_hash": "planted", "diff": "", "mode": "diff",
+                            "model": "stub/model-a", "evaluation": bad})  # fmt: skip
+    db.record_reset(rid, 1, [1, 2])
+    db.close()
+    _, text = _render(run)
+    page = Page(text)
+    _check_self_contained(page)
+    assert PAYLOAD not in text
+    body = "".join(page.text)
+    assert f"Traceback: {PAYLOAD}" in body  # a child's failure reason, as text
+    assert f"A. Author, {PAYLOAD} Journal (2020)" in body  # a citation
+    assert any(p.startswith("bound ") and PAYLOAD in p for p in page.pres)  # feedback
+    data = RunData.load(run)
+    assert data.migrations and data.resets
+    for clock in ("evaluation", "seconds", "dollars"):
+        labels = {ln.get_label() for ln in best_so_far(data, clock).axes[0].lines}
+        assert {"migration", "island reset", "literature check", "seed", "best known"} <= labels
