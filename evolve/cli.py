@@ -297,9 +297,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not run.exists():
         raise UsageError(f"no such folder or file: {run}")
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            n = write_jsonl(run, fh)
-        console.print(f"wrote {n} programs to {args.output}", highlight=False)
+        # into a folder made if missing, as report and plot do; through a temporary file, so a
+        # database that fails half-way leaves no partial export behind
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                n = write_jsonl(run, fh)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        console.print(f"wrote {n} programs to {out}", highlight=False)
     else:
         write_jsonl(run, sys.stdout)
     return 0

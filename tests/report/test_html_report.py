@@ -201,7 +201,7 @@ def test_watch_rewrites_while_running_and_stops_at_the_end(tmp_path):
 
 
 def test_export_writes_one_line_per_program(local_run, tmp_path):
-    out = tmp_path / "programs.jsonl"
+    out = tmp_path / "new" / "folder" / "programs.jsonl"  # made, as report and plot do
     assert main(["export", str(local_run), "--format", "jsonl", "-o", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     db = sqlite3.connect(local_run / "evolve.db")
@@ -236,6 +236,9 @@ def test_bad_inputs_fail_in_one_line(tmp_path, capsys):
     junk.write_bytes(b"not a database at all" * 10)
     assert main(["report", str(junk), "--format", "html"]) == 2
     assert main(["export", str(tmp_path / "nope")]) == 2
+    (tmp_path / "out").mkdir()
+    assert main(["export", str(junk), "-o", str(tmp_path / "out" / "p.jsonl")]) == 2
+    assert list((tmp_path / "out").iterdir()) == []  # no partial export left behind
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["report", str(empty), "--format", "html"]) == 2
