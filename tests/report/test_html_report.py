@@ -100,6 +100,29 @@ def test_untrusted_text_from_a_stub_llm_run_comes_out_escaped(stub_run):
     cost = db.llm_totals(db.run()["id"])["cost_usd"]
     db.close()
     assert cost > 0 and f"${cost:.4f}" in body
+    # the LLM table's row, against the figures computed here straight from the file
+    con = sqlite3.connect(stub_run / "evolve.db")
+    calls, tin, tout, errors = con.execute(
+        "SELECT COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), "
+        "SUM(error IS NOT NULL AND error != '') FROM llm_calls"
+    ).fetchone()
+    latencies = [r[0] for r in con.execute("SELECT latency_s FROM llm_calls")]
+    best, improvements = -float("inf"), 0
+    for fitness, mode in con.execute(
+        "SELECT fitness, mode FROM programs WHERE valid AND status != 'rejected' ORDER BY seq"
+    ):
+        if fitness > best:
+            best, improvements = fitness, improvements + (mode != "seed")
+    con.close()
+    llm = text[text.index('id="llm"') : text.index('id="literature"')]
+    row = (
+        f"<td>openai/stub</td><td class=n>{calls}</td><td class=n>{tin:,}</td>"
+        f"<td class=n>{tout:,}</td><td class=n>${cost:.4f}</td><td class=n>{errors}</td>"
+        f"<td class=n>{statistics.median(latencies):.3g} s</td>"
+    )
+    assert row in llm
+    assert f"<td class=n>{improvements}</td><td class=n>{improvements / cost:.4g}</td>" in llm
+    assert improvements > 0 and calls > 0 and tin > 0
 
 
 def test_min_and_max_leaderboards_and_seed_statistics(tmp_path):
