@@ -167,7 +167,12 @@ def test_min_and_max_leaderboards_and_seed_statistics(tmp_path):
 
 
 def test_ten_thousand_evaluations_fit_the_size_budget(tmp_path):
-    run = make_run(tmp_path / "big", n=10_000, drift=3.0, payload="big")
+    from evolve.report.html import esc
+
+    # as an LLM run that climbs: hundreds of new bests, most children bred from the best, each
+    # with a diff and an answer of 30 lines
+    run = make_run(tmp_path / "big", n=10_000, drift=3.0, payload="big", noise=0.01, climb=0.8,
+                   text_lines=30)  # fmt: skip
     out, text = _render(run)
     assert "Generalisation of the best (picked by validation)" in text
     assert ">test_small<" in text and ">test_heldout<" in text  # its own and the held-out test
@@ -176,11 +181,21 @@ def test_ten_thousand_evaluations_fit_the_size_budget(tmp_path):
     assert size < 2_000_000
     db = Database(run / "evolve.db", readonly=True)
     rid = db.run()["id"]
-    fitness = [r["fitness"] for r in db.timeline(rid) if r["valid"]]
+    best, new_bests = -float("inf"), []
+    for r in db.timeline(rid):
+        if r["valid"] and r["fitness"] > best:
+            best, new_bests = r["fitness"], [*new_bests, r["id"]]
+    best_diff = db.programs_by_id(rid, [new_bests[-1]])[new_bests[-1]]["diff"]
     db.close()
-    new_bests = sum(1 for k, f in enumerate(fitness) if f > max(fitness[:k], default=-1e300))
-    assert new_bests > 20
-    assert text.count('<details class="step">') >= new_bests  # every improvement step is there
+    assert len(new_bests) > 300
+    # every improvement step is listed, in order...
+    improvements = text[text.index('id="improvements"') : text.index('id="grids"')]
+    listed = re.findall(r'class="step(?: left-out)?"(?: id="[^"]*")?>(?:<summary>)?#(\d+) ',
+                        improvements)  # fmt: skip
+    assert [int(i) for i in listed] == new_bests
+    # ...the budget was needed: the texts nearest the best are in, the oldest say where to look
+    assert esc(best_diff) in text
+    assert "texts left out" in improvements and "evolve export</code> writes them all" in text
 
 
 def test_watch_rewrites_while_running_and_stops_at_the_end(tmp_path):
