@@ -38,6 +38,9 @@ plt.rcParams.update(
 )
 
 MAX_DOTS_PER_ISLAND = 1200
+# Above this many new bests the best-so-far curve draws them as its corners only, not as dots
+# too: a thousand dots on a step line show nothing more and cost the page ~100 KB per chart.
+MAX_BEST_DOTS = 300
 BEST = "#1a7f37"
 SEED = "#6e7781"
 KNOWN = "#cf222e"
@@ -100,8 +103,12 @@ def best_so_far(data: RunData, clock: str) -> Figure:
     x_end = getattr(data.points[-1], clock) if data.points else 0.0
     sx, sy = _step_series(xs, ys, x_end)
     if sx:
-        ax.step(sx, sy, where="post", color=BEST, lw=1.6, label="best so far")
-        ax.plot(xs, ys, "o", color=BEST, ms=3.5, label="new best")
+        if len(xs) <= MAX_BEST_DOTS:
+            ax.step(sx, sy, where="post", color=BEST, lw=1.6, label="best so far")
+            ax.plot(xs, ys, "o", color=BEST, ms=3.5, label="new best")
+        else:
+            ax.step(sx, sy, where="post", color=BEST, lw=1.6,
+                    label=f"best so far ({len(xs)} new bests, each a step)")  # fmt: skip
     if data.seed is not None and data.seed.score is not None:
         ax.axhline(data.seed.score, color=SEED, ls=":", lw=1, label="seed")
     _best_known(
@@ -168,7 +175,6 @@ def island_scores(data: RunData) -> Figure:
     islands = sorted({p.island for p in data.points if p.island is not None}) or [0]
     n = len(islands)
     fig, axes = plt.subplots(n, 1, figsize=(7.5, 1.2 + 1.4 * n), sharex=True, squeeze=False)
-    keep = {p.id for p in data.new_bests}
     scored = [p.score for p in data.points if p.score is not None]
     lo = min(scored) if scored else 0.0
     hi = max(scored) if scored else 1.0
@@ -176,7 +182,8 @@ def island_scores(data: RunData) -> Figure:
     fail_y = lo - pad if data.direction == "max" else hi + pad
     for ax, isl in zip(axes[:, 0], islands, strict=True):
         pts = [p for p in data.points if p.island == isl]
-        ok = _thin([p for p in pts if p.score is not None], keep, MAX_DOTS_PER_ISLAND)
+        # new bests need no dot of their own in the thinned scatter: each has its circle below
+        ok = _thin([p for p in pts if p.score is not None], set(), MAX_DOTS_PER_ISLAND)
         bad = _thin([p for p in pts if p.score is None], set(), MAX_DOTS_PER_ISLAND // 3)
         colour = ISLAND_COLOURS[int(isl or 0) % len(ISLAND_COLOURS)]
         ax.plot([p.evaluation for p in ok], [p.score for p in ok], ".", ms=2.5, color=colour,
