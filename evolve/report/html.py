@@ -471,7 +471,12 @@ def _failures(data: RunData) -> str:
                 if ex
                 else f"#{e['example']}"
             )
-            rows.append([str(e["count"]), f"<code>{esc(e['reason'])}</code>", code])
+            vary = (
+                ' <span class="note">(the example\'s; the others differ in their numbers)</span>'
+                if e.get("numbers_vary")
+                else ""
+            )
+            rows.append([str(e["count"]), f"<code>{esc(e['reason'])}</code>{vary}", code])
         out.append(table(["count", "reason", "example"], rows, {0}))
     return "\n".join(out)
 

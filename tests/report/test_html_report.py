@@ -20,6 +20,7 @@ from synth import make_run
 from evolve.cli import main
 from evolve.population.database import Database
 from evolve.report.html import SECTIONS
+from evolve.report.run_data import RunData
 
 pytestmark = pytest.mark.slow
 
@@ -345,3 +346,29 @@ def test_feedback_reasons_and_citations_come_out_escaped_and_events_are_marked(t
     for clock in ("evaluation", "seconds", "dollars"):
         labels = {ln.get_label() for ln in best_so_far(data, clock).axes[0].lines}
         assert {"migration", "island reset", "literature check", "seed", "best known"} <= labels
+
+
+def test_failures_that_differ_only_in_their_numbers_group_together(tmp_path):
+    run = make_run(tmp_path / "reasons", n=30)
+    db = Database(run / "evolve.db")
+    rid = db.run()["id"]
+    reasons = [
+        "after rescaling to sum n/2, height 1.01583 at step 11 exceeds 1",
+        "after rescaling to sum n/2, height 1.2e-3 at step 12 exceeds 1",
+        "after rescaling to sum n/2, height 1.0096 at step 9 exceeds 1",
+        "TypeError: return arrays must be of ArrayType (line 15)",
+    ]
+    for k, reason in enumerate(reasons):
+        bad = {"status": "bad_output", "error": reason, "valid": False}
+        db.record_program(rid, {"island": 0, "generation": 1, "parent_id": 1, "code": f"x = {k}",
+                                "code_hash": f"r{k}", "diff": "", "mode": "diff",
+                                "model": "stub/model-a", "evaluation": bad})  # fmt: skip
+    db.close()
+    _, text = _render(run)
+    (kind,) = [f for f in RunData.load(run).failures if f["kind"] == "bad_output"]
+    assert [(e["count"], e["reason"], e["numbers_vary"]) for e in kind["reasons"]] == [
+        (3, reasons[0], True),
+        (1, reasons[3], False),
+    ]
+    failures = text[text.index('id="failures"') : text.index('id="llm"')]
+    assert "the others differ in their numbers" in failures
