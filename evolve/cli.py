@@ -214,7 +214,8 @@ def cmd_report_html(args: argparse.Namespace, root: Path) -> int:
             err_console.print(f"skipped {bad}", highlight=False)
         return 0
     out = Path(args.output) if args.output else None
-    if out is not None and out.is_dir():
+    # `-o reports/` names a folder even before it exists (Path drops the trailing slash)
+    if out is not None and (out.is_dir() or args.output.endswith(("/", os.sep))):
         out = out / "report.html"
     while True:
         path, data = write_run_report(root, out, refresh_s=args.watch)

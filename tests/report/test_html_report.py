@@ -372,3 +372,14 @@ def test_failures_that_differ_only_in_their_numbers_group_together(tmp_path):
     ]
     failures = text[text.index('id="failures"') : text.index('id="llm"')]
     assert "the others differ in their numbers" in failures
+
+
+def test_a_run_report_into_a_folder_named_with_a_slash(tmp_path):
+    run = make_run(tmp_path / "run", n=20)
+    assert (
+        main(["report", str(run / "evolve.db"), "--format", "html", "-o", f"{tmp_path}/new/"]) == 0
+    )
+    assert (tmp_path / "new").is_dir() and (tmp_path / "new" / "report.html").is_file()
+    assert main(["report", str(run), "--format", "html", "-o", str(tmp_path / "new")]) == 0
+    assert main(["report", str(run), "--format", "html", "-o", str(tmp_path / "page.html")]) == 0
+    assert Page((tmp_path / "page.html").read_text()).ids == {sid for sid, _ in SECTIONS}
