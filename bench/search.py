@@ -144,10 +144,19 @@ def test_score(db_path: Path) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
 
-def runner(address: str) -> int:
+def runner(address: str, bench_pid: int) -> int:
     """A runner process (`--runner ADDRESS`): joins the bench's Ray, then runs each job read
     from stdin (one JSON object of one_run's arguments a line) and answers on stdout with one
     JSON line, {"result": ...} or {"error": "..."}."""
+    import ctypes
+    import signal
+
+    # A bench killed or crashed must not leave its runners behind, retrying a Ray that is
+    # gone (ray.init retries in C++ and holds the interpreter: no Python thread could watch).
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != bench_pid:  # the bench died before the line above
+        return 1
     import ray
 
     answers = os.fdopen(os.dup(1), "w")
@@ -171,7 +180,7 @@ class Runners:
         self.idle: queue.Queue[subprocess.Popen] = queue.Queue()
         self.procs = [
             subprocess.Popen(
-                [sys.executable, __file__, "--runner", address],
+                [sys.executable, __file__, "--runner", address, "--bench-pid", str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -327,11 +336,12 @@ def main() -> int:
         "run in this process, one after another)",
     )
     ap.add_argument("--runner", metavar="ADDRESS", help=argparse.SUPPRESS)
+    ap.add_argument("--bench-pid", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", help="keep the run folders here (default: a temporary folder)")
     args = ap.parse_args()
     if args.runner:
-        return runner(args.runner)
+        return runner(args.runner, args.bench_pid)
     if args.jobs < 1:
         ap.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.seeds < 1:
@@ -357,36 +367,37 @@ def main() -> int:
     }
     runners = Runners(args.jobs, ray.get_runtime_context().gcs_address) if args.jobs > 1 else None
 
-    def submit(job: dict) -> concurrent.futures.Future:
-        if runners is not None:
-            return runners.submit(job)
-        done: concurrent.futures.Future = concurrent.futures.Future()
-        done.set_result(one_run(**job))  # in this process, one after another
-        return done
-
-    # Every run is handed out first, so runners never wait for a table to be printed.
-    plan: dict[str, dict] = {}
-    for problem, direction in available_problems(args.problems.split(",")).items():
-        budget = args.budget if args.budget_fixed else PROBLEM_BUDGET.get(problem, args.budget)
-        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        plan[problem] = {"direction": direction, "budget": budget, "seeds": seeds, "arms": {}}
-        for arm in chosen:
-            if arm in FEATURES and not args.arms and problem not in FEATURE_PROBLEMS:
-                continue
-            plan[problem]["arms"][arm] = [
-                submit(
-                    {
-                        "problem": problem,
-                        "arm": arms[arm],
-                        "seed": seed,
-                        "budget": budget,
-                        "llm": args.llm,
-                        "root": str(root),
-                    }
-                )
-                for seed in seeds
-            ]
     try:
+
+        def submit(job: dict) -> concurrent.futures.Future:
+            if runners is not None:
+                return runners.submit(job)
+            done: concurrent.futures.Future = concurrent.futures.Future()
+            done.set_result(one_run(**job))  # in this process, one after another
+            return done
+
+        # Every run is handed out first, so runners never wait for a table to be printed.
+        plan: dict[str, dict] = {}
+        for problem, direction in available_problems(args.problems.split(",")).items():
+            budget = args.budget if args.budget_fixed else PROBLEM_BUDGET.get(problem, args.budget)
+            seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+            plan[problem] = {"direction": direction, "budget": budget, "seeds": seeds, "arms": {}}
+            for arm in chosen:
+                if arm in FEATURES and not args.arms and problem not in FEATURE_PROBLEMS:
+                    continue
+                plan[problem]["arms"][arm] = [
+                    submit(
+                        {
+                            "problem": problem,
+                            "arm": arms[arm],
+                            "seed": seed,
+                            "budget": budget,
+                            "llm": args.llm,
+                            "root": str(root),
+                        }
+                    )
+                    for seed in seeds
+                ]
         for problem, p in plan.items():
             per_arm: dict = {}
             for arm, futures in p["arms"].items():

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import bench_scripts
 import pytest
@@ -92,3 +98,32 @@ def test_children_counts_each_outcome_against_the_parent(bench, tmp_path) -> Non
         "parents": 2,
         "of_seed": 2,
     }
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in state  # exited, not yet reaped by its new parent
+
+
+def test_a_runner_whose_bench_is_gone_exits_instead_of_retrying_ray(bench) -> None:
+    # The bench process starts a runner on a Ray that answers nowhere, then dies.
+    script = (
+        "import os, subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, {bench.__file__!r}, '--runner', '127.0.0.1:9',"
+        " '--bench-pid', str(os.getpid())],"
+        " stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(8)\n"  # the runner is in ray.init by then
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    pid = int(out.stdout)
+    for _ in range(120):
+        if _gone(pid):
+            break
+        time.sleep(0.5)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the orphaned runner was still retrying Ray after a minute")

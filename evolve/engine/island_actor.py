@@ -38,6 +38,33 @@ def step_seed(seed: int, island: int, step: int) -> int:
     return (seed * 1_000_003 + island * 7_919 + step * 104_729) % (2**31 - 1)
 
 
+class StepStreams:
+    """One iteration's random numbers, a separate stream per decision.
+
+    Each decision (parent, inspirations, prompt mode, model, the model's seed, the judge)
+    draws from its own stream, seeded by the run's seed, the island, the step and the
+    decision's name. How many numbers one decision draws therefore never shifts another's:
+    two runs with the same seed whose selection differs (hill climbing against the default
+    search, a feature on against off) still send step k's request with the same model seed,
+    so on the same parent the same operator makes the same edit. Comparisons of search
+    settings are paired (common random numbers), not two unrelated random streams.
+    """
+
+    def __init__(self, seed: int, island: int, step: int) -> None:
+        def stream(decision: str) -> random.Random:
+            # A str seed is hashed with SHA-512: stable across processes and Python runs.
+            return random.Random(f"{seed}:{island}:{step}:{decision}")
+
+        self.parent = stream("parent")
+        self.inspirations = stream("inspirations")
+        self.prompt = stream("prompt")  # diff or rewrite, or the prompt variant
+        self.second_parent = stream("second_parent")  # crossover's other parent
+        self.model = stream("model")
+        self.call = stream("call")  # the seed sent with the request
+        self.judge = stream("judge")
+        self.audit = stream("audit")  # whether a rejected child is run anyway
+
+
 @ray.remote(num_cpus=0)
 class IslandActor:
     """One island: samples parents, asks the LLM, applies edits, sends children to be scored."""
@@ -407,24 +434,30 @@ class IslandActor:
     async def _iteration(self, step_no: int) -> dict[str, Any]:
         from evolve.mutation.prompts import ParentView, build_messages
 
-        rng = random.Random(step_seed(self.seed, self.id, step_no))
+        rng = StepStreams(self.seed, self.id, step_no)
         s = self.cfg["search"]
         # A request slot is held from choosing the parent to the LLM's answer.
         async with self._slots:
-            parent = self.island.sample_parent(rng)
-            inspirations = self.island.sample_inspirations(rng, parent, s["inspirations"])
+            parent = self.island.sample_parent(rng.parent)
+            inspirations = self.island.sample_inspirations(
+                rng.inspirations, parent, s["inspirations"]
+            )
             variant = None
             if self.variant_selector is not None:
-                variant = self.variant_selector.choose(rng)
+                variant = self.variant_selector.choose(rng.prompt)
                 mode = self.variants[variant]
             else:
-                mode = "diff" if rng.random() < self.cfg["llm"]["diff_probability"] else "rewrite"
+                mode = (
+                    "diff"
+                    if rng.prompt.random() < self.cfg["llm"]["diff_probability"]
+                    else "rewrite"
+                )
             second = None
             if mode == "crossover":
                 others = [m for m in self.island.ranked() if m.id != parent.id]
                 if others:
-                    other = self.island.sample_parent(rng)
-                    other = other if other.id != parent.id else rng.choice(others)
+                    other = self.island.sample_parent(rng.second_parent)
+                    other = other if other.id != parent.id else rng.second_parent.choice(others)
                     second = ParentView(other.code, other.score, other.metrics)
                 else:
                     mode = "diff"  # one program on the island: nothing to cross with
@@ -436,8 +469,8 @@ class IslandActor:
                 second=second,
                 notes=self.notes,
             )
-            spec = self.client.choose(rng)
-            call_seed = rng.getrandbits(31)
+            spec = self.client.choose(rng.model)
+            call_seed = rng.call.getrandbits(31)
             call = await self.client.acomplete(spec, messages, seed=call_seed)
         self._stage("child")  # from here on the iteration runs to its end, even at a limit
         prompt_text = "\n\n".join(m["content"] for m in messages)
@@ -491,10 +524,10 @@ class IslandActor:
             return await reject(too_close)
         extra: dict[str, float] = {}
         if self.judge is not None:
-            judged = await self._judge(parent, child, base["diff"], rng, summary)
+            judged = await self._judge(parent, child, base["diff"], rng.judge, summary)
             threshold = float(s["judge"]["threshold"])
             if judged.p_improve < threshold:
-                audit = rng.random() < float(s["judge"].get("audit") or 0.0)
+                audit = rng.audit.random() < float(s["judge"].get("audit") or 0.0)
                 if not audit:
                     return await reject(
                         f"judge: {judged.reason} (predicted chance {judged.p_improve:.2f} < "
