@@ -215,7 +215,8 @@ def cmd_report_html(args: argparse.Namespace, root: Path) -> int:
             err_console.print(f"skipped {bad}", highlight=False)
         return 0
     out = Path(args.output) if args.output else None
-    if out is not None and out.is_dir():
+    # `-o reports/` names a folder even before it exists (Path drops the trailing slash)
+    if out is not None and (out.is_dir() or args.output.endswith(("/", os.sep))):
         out = out / "report.html"
     while True:
         path, data = write_run_report(root, out, refresh_s=args.watch)
@@ -298,9 +299,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not run.exists():
         raise UsageError(f"no such folder or file: {run}")
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            n = write_jsonl(run, fh)
-        console.print(f"wrote {n} programs to {args.output}", highlight=False)
+        # into a folder made if missing, as report and plot do; through a temporary file, so a
+        # database that fails half-way leaves no partial export behind
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                n = write_jsonl(run, fh)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        console.print(f"wrote {n} programs to {out}", highlight=False)
     else:
         write_jsonl(run, sys.stdout)
     return 0

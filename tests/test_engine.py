@@ -207,6 +207,16 @@ def test_multirun_sweep_writes_one_run_per_job(ray_session, tmp_path):
     assert len(dbs) == 2
     seeds = sorted(sqlite3.connect(db).execute("SELECT seed FROM runs").fetchone()[0] for db in dbs)
     assert seeds == [0, 1]
+    # the site over the sweep folder: the two jobs differ only by seed, so they are one
+    # experiment of n=2, each linked to its own page
+    (sweep,) = (runs / "sweeps").iterdir()
+    site = tmp_path / "site"
+    assert main(["report", str(sweep), "--format", "html", "-o", str(site)]) == 0
+    text = (site / "erdos-min_overlap.html").read_text()
+    experiments = text[text.index('id="seeds"') : text.index('id="curves"')]
+    assert experiments.count("<tr>") == 1 + 1  # the header and one experiment
+    assert "<td class=n>2</td><td>0, 1</td>" in experiments
+    assert len(list((site / "runs").glob("*.html"))) == 2
 
 
 def test_api_keys_reach_no_log_or_database(ray_session, tmp_path, monkeypatch):

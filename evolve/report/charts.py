@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from evolve.report.run_data import Point, RunData  # noqa: E402
 
@@ -37,11 +38,17 @@ plt.rcParams.update(
 )
 
 MAX_DOTS_PER_ISLAND = 1200
+# Above this many new bests the best-so-far curve draws them as its corners only, not as dots
+# too: a thousand dots on a step line show nothing more and cost the page ~100 KB per chart.
+MAX_BEST_DOTS = 300
 BEST = "#1a7f37"
 SEED = "#6e7781"
 KNOWN = "#cf222e"
 FAIL = "#d1242f"
 ISLAND_COLOURS = plt.get_cmap("tab10").colors
+
+
+_SIX_DECIMALS = re.compile(r"(\d\.\d\d)\d+")
 
 
 def svg(fig: Figure) -> str:
@@ -54,6 +61,10 @@ def svg(fig: Figure) -> str:
     text = re.sub(r"<!DOCTYPE[^>]*>\s*", "", text)
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     text = re.sub(r"<!--.*?-->\s*", "", text, flags=re.S)
+    # matplotlib writes six decimals of a point; two are a hundredth of a pixel at any zoom a
+    # page is read at, and a scatter of a few thousand dots is smaller by a tenth. Inside tags
+    # only: a figure's text (a label, "best known 0.380871") keeps every digit.
+    text = re.sub(r"<[^>]*>", lambda tag: _SIX_DECIMALS.sub(r"\1", tag.group()), text)
     return text.strip()
 
 
@@ -72,6 +83,10 @@ def _step_series(xs: list[float], ys: list[float], x_end: float) -> tuple[list, 
     return [*xs, max(x_end, xs[-1])], [*ys, ys[-1]]
 
 
+# A legend on a white backing: "best" placement still lands on a line now and then (the best
+# known value along the empty corner), which then struck its text through.
+LEGEND = {"fontsize": 7, "loc": "best", "frameon": True, "framealpha": 0.85, "edgecolor": "none"}
+
 CLOCKS = {
     "evaluation": "evaluations",
     "seconds": "wall time (s)",
@@ -88,8 +103,12 @@ def best_so_far(data: RunData, clock: str) -> Figure:
     x_end = getattr(data.points[-1], clock) if data.points else 0.0
     sx, sy = _step_series(xs, ys, x_end)
     if sx:
-        ax.step(sx, sy, where="post", color=BEST, lw=1.6, label="best so far")
-        ax.plot(xs, ys, "o", color=BEST, ms=3.5, label="new best")
+        if len(xs) <= MAX_BEST_DOTS:
+            ax.step(sx, sy, where="post", color=BEST, lw=1.6, label="best so far")
+            ax.plot(xs, ys, "o", color=BEST, ms=3.5, label="new best")
+        else:
+            ax.step(sx, sy, where="post", color=BEST, lw=1.6,
+                    label=f"best so far ({len(xs)} new bests, each a step)")  # fmt: skip
     if data.seed is not None and data.seed.score is not None:
         ax.axhline(data.seed.score, color=SEED, ls=":", lw=1, label="seed")
     _best_known(
@@ -105,13 +124,14 @@ def best_so_far(data: RunData, clock: str) -> Figure:
         ax.axvline(
             r[clock], color="#bf8700", ls="-.", lw=1, label="island reset" if k == 0 else None
         )
-    # each check marked at the score of the program it checked (its own figure may be a
-    # test-set score on another scale)
-    checked = [c for c in data.checks if c.get("program_score") is not None]
+    # each check marked on the program it checked, where that program sits on the curve (the
+    # check's own figure may be a test-set score on another scale; it may run long after)
+    checked = [c["program_point"] for c in data.checks if c.get("program_point") is not None]
+    checked = [p for p in checked if p.score is not None]
     if checked:
         ax.plot(
-            [c[clock] for c in checked],
-            [c["program_score"] for c in checked],
+            [getattr(p, clock) for p in checked],
+            [p.score for p in checked],
             "D",
             mfc="none",
             color="#8250df",
@@ -123,7 +143,7 @@ def best_so_far(data: RunData, clock: str) -> Figure:
     if clock == "dollars" and data.cost == 0:
         ax.set_xlim(0, 1)
         ax.set_title("no LLM cost recorded (a local or free model)", fontsize=8, color=SEED)
-    ax.legend(fontsize=7, loc="best", frameon=False)
+    ax.legend(**LEGEND)
     return fig
 
 
@@ -155,7 +175,6 @@ def island_scores(data: RunData) -> Figure:
     islands = sorted({p.island for p in data.points if p.island is not None}) or [0]
     n = len(islands)
     fig, axes = plt.subplots(n, 1, figsize=(7.5, 1.2 + 1.4 * n), sharex=True, squeeze=False)
-    keep = {p.id for p in data.new_bests}
     scored = [p.score for p in data.points if p.score is not None]
     lo = min(scored) if scored else 0.0
     hi = max(scored) if scored else 1.0
@@ -163,7 +182,8 @@ def island_scores(data: RunData) -> Figure:
     fail_y = lo - pad if data.direction == "max" else hi + pad
     for ax, isl in zip(axes[:, 0], islands, strict=True):
         pts = [p for p in data.points if p.island == isl]
-        ok = _thin([p for p in pts if p.score is not None], keep, MAX_DOTS_PER_ISLAND)
+        # new bests need no dot of their own in the thinned scatter: each has its circle below
+        ok = _thin([p for p in pts if p.score is not None], set(), MAX_DOTS_PER_ISLAND)
         bad = _thin([p for p in pts if p.score is None], set(), MAX_DOTS_PER_ISLAND // 3)
         colour = ISLAND_COLOURS[int(isl or 0) % len(ISLAND_COLOURS)]
         ax.plot([p.evaluation for p in ok], [p.score for p in ok], ".", ms=2.5, color=colour,
@@ -175,8 +195,8 @@ def island_scores(data: RunData) -> Figure:
         if bad:
             ax.plot([p.evaluation for p in bad], [fail_y] * len(bad), "x", ms=3, color=FAIL,
                     alpha=0.7, label=f"failed ({sum(p.score is None for p in pts)})")  # fmt: skip
-        ax.set_ylabel(f"island {isl}")
-        ax.legend(fontsize=7, loc="best", frameon=False)
+        ax.set_ylabel(f"island {isl}\nscore")
+        ax.legend(**LEGEND)
     axes[-1, 0].set_xlabel("evaluations")
     return fig
 
@@ -263,6 +283,7 @@ def failures_over_time(data: RunData) -> Figure:
         ax.set_title("no failed evaluation", fontsize=8, color=SEED)
     ax.set_xlabel("evaluations")
     ax.set_ylabel(f"failures per {width}")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.5 of a failure
     if kinds:
         ax.legend(fontsize=7, frameon=False, ncol=min(4, len(kinds)))
     return fig
@@ -325,7 +346,7 @@ def overlay(
     ax.set_ylabel(f"best score ({'higher' if direction == 'max' else 'lower'} is better)")
     if title:
         ax.set_title(title, fontsize=9, loc="left")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.legend(**LEGEND)
     return fig if fig is not None else ax.figure
 
 

@@ -25,6 +25,12 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-acti
 MAX_DIFF_LINES = 300
 MAX_ANSWER_LINES = 120
 MAX_EXAMPLE_LINES = 120
+MAX_FEEDBACK_LINES = 40
+# Characters of diffs, feedback and LLM answers the lineage and the improvements may show
+# between them. A run with hundreds of new bests (a local mutator finds one in ten children; an
+# LLM writes tens of lines per answer) would otherwise outgrow the page's ~2 MB at 10,000
+# evaluations: the steps nearest the best get theirs first, the rest say where to find them.
+TEXT_BUDGET = 600_000
 
 CSS = """
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg2:#f6f8fa; --good:#1a7f37; --bad:#cf222e; }
@@ -59,6 +65,7 @@ pre.wrap { white-space: pre-wrap; overflow-wrap: anywhere; }
 details { margin: 4px 0; } summary { cursor: pointer; }
 .verdict { border-left: 4px solid #8250df; padding: 4px 10px; background: #fbefff; margin: 8px 0; }
 .note { font-size: 12px; color: var(--muted); }
+p.left-out { margin: 4px 0 4px 16px; }
 """
 
 SECTIONS = (
@@ -191,8 +198,11 @@ def _header(data: RunData, back: str | None) -> str:
         (
             "wall time",
             duration(data.wall_s),
-            f"{data.evaluations / data.wall_s:.1f} eval/s" if data.wall_s else "",
-        ),  # fmt: skip
+            # the clock starts at the run's first record: the start-up of Ray and the workers,
+            # which the terminal's summary counts, is not in it (nor in any curve here)
+            (f"{data.evaluations / data.wall_s:.1f} eval/s; " if data.wall_s else "")
+            + "from the run's first record, start-up not counted",
+        ),
         (
             "LLM cost",
             money(data.cost),
@@ -259,6 +269,14 @@ def _island(row: dict[str, Any]) -> str:
     return "–" if row.get("island") is None else esc(row["island"])
 
 
+def _node(node: str | None) -> str:
+    """A Ray node id cut to 12 hex digits (enough to tell a cluster's nodes apart), the whole id
+    on hover."""
+    if not node:
+        return ""
+    return f'<span title="{esc(node)}">{esc(node[:12])}</span>'
+
+
 def _step_rows(data: RunData, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     with_node = any(r.get("node") for r in rows)
     splits = sorted({k for r in rows for k in split_metrics(r.get("metrics") or {})})
@@ -279,29 +297,83 @@ def _step_rows(data: RunData, rows: list[dict[str, Any]]) -> tuple[list[str], li
                 esc(r.get("status")),
             ]
             + [num(sm.get(s), 6) for s in splits]
-            + ([esc(r.get("node") or "")] if with_node else [])
+            + ([_node(r.get("node"))] if with_node else [])
         )
         if r.get("score") is not None:
             before = r["score"]
     return head, body
 
 
-def _step_details(data: RunData, r: dict[str, Any], summary: str) -> str:
+def _texts_size(data: RunData, r: dict[str, Any]) -> int:
+    """The characters a step's diff, feedback and LLM answer take in the page."""
+    answer = data.responses.get(r.get("llm_call_id") or -1)
+    return sum(
+        len(esc(clip(text, cap)[0]))
+        for text, cap in (
+            (r.get("diff"), MAX_DIFF_LINES),
+            (r.get("feedback"), MAX_FEEDBACK_LINES),
+            (answer, MAX_ANSWER_LINES),
+        )
+    )
+
+
+def texts_shown(data: RunData, budget: int = TEXT_BUDGET) -> set[int]:
+    """The programs whose diff, feedback and answer the page shows: the lineage from the best
+    back to the seed, then the other new bests from the latest back, while `budget` lasts."""
+    on_lineage = {r["id"] for r in data.lineage}
+    order = [*reversed(data.lineage)]
+    order += [r for r in reversed(data.improvements) if r["id"] not in on_lineage]
+    shown: set[int] = set()
+    for r in order:
+        size = _texts_size(data, r)
+        if size > budget:
+            break  # the older steps go without, rather than a scattered few
+        budget -= size
+        shown.add(r["id"])
+    return shown
+
+
+LEFT_OUT_NOTE = (
+    '<p class="note">The diffs, feedback and answers of the steps marked "texts left out" are '
+    "not in this page, to keep it within its size budget (the steps nearest the best have "
+    "theirs); <code>evolve export</code> writes them all.</p>"
+)
+
+
+def _step_details(
+    data: RunData,
+    r: dict[str, Any],
+    summary: str,
+    shown: set[int],
+    anchor: str = "",
+    in_lineage: int | None = None,
+) -> str:
+    attrs = f' id="{anchor}"' if anchor else ""
+    if in_lineage is not None:
+        # the same program's texts are in the lineage: a link, not a second copy
+        inner = (
+            f'<p>its diff, feedback and answer: <a href="#step-{esc(r["id"])}">step '
+            f"{in_lineage} of the lineage</a>.</p>"
+        )
+        return f'<details class="step"{attrs}><summary>{summary}</summary>{inner}</details>'
+    if r["id"] not in shown:
+        # one line, not a <details> that opens on nothing: a run may have a thousand of these
+        return f'<p class="step left-out"{attrs}>{summary} · <span class=note>texts left out</span></p>'
     answer = data.responses.get(r.get("llm_call_id") or -1)
     inner = [f"<h3>diff against its parent #{esc(r.get('parent_id'))}</h3>"]
     inner.append(pre(r.get("diff") or "(no diff recorded)", MAX_DIFF_LINES))
     if r.get("feedback"):
-        inner.append("<h3>evaluator feedback</h3>" + pre(r["feedback"], 40, "wrap"))
+        inner.append("<h3>evaluator feedback</h3>" + pre(r["feedback"], MAX_FEEDBACK_LINES, "wrap"))
     if answer:
         inner.append(
             "<details><summary>the LLM's answer</summary>"
             + pre(answer, MAX_ANSWER_LINES, "wrap")
             + "</details>"
         )
-    return f'<details class="step"><summary>{summary}</summary>{"".join(inner)}</details>'
+    return f'<details class="step"{attrs}><summary>{summary}</summary>{"".join(inner)}</details>'
 
 
-def _lineage(data: RunData) -> str:
+def _lineage(data: RunData, shown: set[int]) -> str:
     if not data.lineage:
         return "<p>No valid program yet.</p>"
     head, body = _step_rows(data, data.lineage)
@@ -310,6 +382,8 @@ def _lineage(data: RunData) -> str:
         "its parent.</p>",
         table(head, body, {5, 6}),
     ]
+    if any(r["id"] not in shown for r in data.lineage):
+        out.append(LEFT_OUT_NOTE)
     before = None
     for k, r in enumerate(data.lineage):
         out.append(
@@ -319,6 +393,8 @@ def _lineage(data: RunData) -> str:
                 f"step {k}: #{r['id']} · island {_island(r)} · "
                 f"{esc(r.get('model') or r.get('mode'))} · {num(r.get('score'))} "
                 f"{_change(data, r.get('score'), before)}",
+                shown,
+                anchor=f"step-{r['id']}",
             )
         )
         if r.get("score") is not None:
@@ -326,14 +402,17 @@ def _lineage(data: RunData) -> str:
     return "\n".join(out)
 
 
-def _improvements(data: RunData) -> str:
+def _improvements(data: RunData, shown: set[int]) -> str:
     if not data.improvements:
         return "<p>No improvement over the seed yet.</p>"
     at = {p.id: p for p in data.new_bests}
+    step_of = {r["id"]: k for k, r in enumerate(data.lineage)}
     out = [
         f"<p>{len(data.improvements)} new bests over the run (the seed first), each with the model "
         "that made it.</p>"
     ]
+    if any(r["id"] not in shown and r["id"] not in step_of for r in data.improvements):
+        out.append(LEFT_OUT_NOTE)
     before = None
     for r in data.improvements:
         p = at.get(r["id"])
@@ -345,6 +424,8 @@ def _improvements(data: RunData) -> str:
                 f"#{r['id']} · {num(r.get('score'))} {_change(data, r.get('score'), before)} · "
                 f"{esc(r.get('model') or r.get('mode'))} · island {_island(r)} · "
                 f"<span class=muted>{esc(when)}</span>",
+                shown,
+                in_lineage=step_of.get(r["id"]),
             )
         )
         before = r.get("score")
@@ -390,7 +471,12 @@ def _failures(data: RunData) -> str:
                 if ex
                 else f"#{e['example']}"
             )
-            rows.append([str(e["count"]), f"<code>{esc(e['reason'])}</code>", code])
+            vary = (
+                ' <span class="note">(the example\'s; the others differ in their numbers)</span>'
+                if e.get("numbers_vary")
+                else ""
+            )
+            rows.append([str(e["count"]), f"<code>{esc(e['reason'])}</code>{vary}", code])
         out.append(table(["count", "reason", "example"], rows, {0}))
     return "\n".join(out)
 
@@ -463,6 +549,7 @@ def _reproduce(data: RunData) -> str:
 def run_page(data: RunData, refresh_s: float | None = None, back: str | None = None) -> str:
     """The whole report of one run as an HTML document."""
     best = data.best
+    shown = texts_shown(data)
     sections = {
         "progress": '<div class="charts">'
         + "".join(
@@ -482,8 +569,8 @@ def run_page(data: RunData, refresh_s: float | None = None, back: str | None = N
             "every scored child (thinned to "
             f"{charts.MAX_DOTS_PER_ISLAND} dots per island; every new best kept); crosses: failures",
         ),
-        "lineage": _lineage(data),
-        "improvements": _improvements(data),
+        "lineage": _lineage(data, shown),
+        "improvements": _improvements(data, shown),
         "grids": _grids(data),
         "failures": _failures(data),
         "llm": _llm(data),

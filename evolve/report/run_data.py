@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,10 +257,14 @@ def _load(path: Path) -> RunData:
             m["dollars"] = dollars_at(t)
         # A check compares the program's own score, or (heuristic problems) a test-set score
         # on another scale: only the former puts the best known value on the score's axis.
-        scores = {p.id: p.score for p in points}
+        by_id = {p.id: p for p in points}
         for c in checks:
-            own = scores.get(c.get("program_id"))
+            checked = by_id.get(c.get("program_id"))
+            own = checked.score if checked else None
             c["program_score"] = own
+            # where the checked program sits on the best-so-far curve: a check can run long
+            # after its program was found, and marked at its own time it would float off the curve
+            c["program_point"] = checked
             c["comparable"] = (
                 own is not None
                 and c.get("score") is not None
@@ -362,6 +367,11 @@ def _reason_head(reason: str | None) -> str:
     return line[:160]
 
 
+# A number in a reason ("height 1.0158 at step 11 exceeds 1", "(line 15)"): the same failure
+# with other numbers is the same failure, or no reason would ever count more than once.
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
 def _failures(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[int]]:
     kinds: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -370,8 +380,12 @@ def _failures(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[in
         k = kinds.setdefault(r["status"], {"kind": r["status"], "count": 0, "reasons": {}})
         k["count"] += 1
         head = _reason_head(r["reason"])
-        entry = k["reasons"].setdefault(head, {"reason": head, "count": 0, "example": r["id"]})
+        entry = k["reasons"].setdefault(
+            _NUMBER.sub("#", head),
+            {"reason": head, "count": 0, "example": r["id"], "numbers_vary": False},
+        )
         entry["count"] += 1
+        entry["numbers_vary"] |= head != entry["reason"]
     out, example_ids = [], []
     for k in sorted(kinds.values(), key=lambda k: -k["count"]):
         top = sorted(k["reasons"].values(), key=lambda e: -e["count"])[:5]

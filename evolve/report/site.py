@@ -114,6 +114,11 @@ def problem_page(problem: str, runs: list[RunData], links: dict[str, str]) -> st
     figs = [figure(charts.svg(charts.overlay(groups, "evaluation")), "against evaluations")]
     if any(r.cost > 0 for r in runs):
         figs.append(figure(charts.svg(charts.overlay(groups, "dollars")), "against LLM cost"))
+    else:
+        figs.append(
+            '<p class="note">No LLM cost recorded (local or free models), so no curves against '
+            "dollars.</p>"
+        )
     verdict = next((r.best_verdict for r in ranked if r.best_verdict), None)
     known = (
         f'<p class="note">best known: {esc(verdict.get("best_known"))} as of '

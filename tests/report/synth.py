@@ -38,8 +38,15 @@ def make_run(
     payload: str = "",
     model: str = "stub/model-a",
     best_known: float | None = None,
+    noise: float = 0.05,
+    climb: float = 0.0,
+    text_lines: int = 1,
 ) -> Path:
-    """A completed run of `n` counted evaluations in `folder`/evolve.db; returns the folder."""
+    """A completed run of `n` counted evaluations in `folder`/evolve.db; returns the folder.
+
+    `noise` is the spread of each child's fitness about the run's drift (small: many new bests);
+    `climb` the share of children bred from the current best (a long lineage, as a hill-climbing
+    run has); `text_lines` the lines of each diff and LLM answer (an LLM writes tens)."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     db = Database(folder / "evolve.db")
@@ -48,10 +55,13 @@ def make_run(
     config = {"problem": {"name": problem}, "llm": {"model": model}, "seed": seed}
     db.start_run(rid, problem, seed, config, {"evolve": "test", "sandbox": {"pid_namespace": True}})
     ids: list[int] = []
-    best = -float("inf")
+    best, best_id = -float("inf"), None
+    more = "".join(
+        f"\n{payload} reasoning line {j}: lower the steps near x = 1" for j in range(1, text_lines)
+    )
     for k in range(n):
         island = k % islands
-        fitness = 1.0 + drift * k / n + rng.gauss(0, 0.05)
+        fitness = 1.0 + drift * k / n + rng.gauss(0, noise)
         status, reason = "ok", ""
         if k and k % 7 == 0:
             status, reason = FAILURES[(k // 7) % len(FAILURES)]
@@ -59,7 +69,7 @@ def make_run(
             "island": island,
             "model": model,
             "prompt": "prompt",
-            "response": f"Idea {k}: {payload}\n<<<<<<< SEARCH\nold\n=======\nnew\n>>>>>>> REPLACE",
+            "response": f"Idea {k}: {payload}{more}\n<<<<<<< SEARCH\nold\n=======\nnew\n>>>>>>> REPLACE",
             "prompt_tokens": 900,
             "completion_tokens": 60,
             "cost_usd": 0.002,
@@ -82,7 +92,10 @@ def make_run(
                 features={"n": 24 + k % 5, "code_length": 400 + k % 50},
                 feedback=f"bound {sign * fitness:.6f} {payload}",
             )
-        parent = ids[rng.randrange(len(ids))] if ids else None
+        if best_id is not None and rng.random() < climb:
+            parent = best_id
+        else:
+            parent = ids[rng.randrange(len(ids))] if ids else None
         pid = db.record_program(
             rid,
             {
@@ -91,7 +104,8 @@ def make_run(
                 "parent_id": parent,
                 "code": _code(k, payload),
                 "code_hash": f"h{seed}-{k}",
-                "diff": f"--- parent\n+++ child\n@@ -8 +8 @@\n-    # old\n+    # {payload} {k}\n",
+                "diff": f"--- parent\n+++ child\n@@ -8 +8 @@\n-    # old\n+    # {payload} {k}\n"
+                + "".join(f"-    {j}.0, old\n+    {j}.5, new {k}\n" for j in range(1, text_lines)),
                 "mode": "diff" if k else "seed",
                 "model": model if k else "",
                 "llm_call_id": call_id,
@@ -100,7 +114,7 @@ def make_run(
         )
         ids.append(pid)
         if status == "ok" and fitness > best:
-            best = fitness
+            best, best_id = fitness, pid
             if best_known is not None and k % 50 == 0:
                 verdict = {
                     "problem": problem,

@@ -84,6 +84,16 @@ def test_run_report_in_chromium(browser, local_run, tmp_path):
     step.locator("summary").first.click()
     assert step.get_attribute("open") is not None
     assert diff.is_visible() and "--- parent" in diff.inner_text()
+    # an improvement on the best's lineage links to its step there, in the same page
+    improvement = page.locator("#improvements details.step", has=page.locator("a")).last
+    improvement.locator("summary").click()
+    link = improvement.locator("a")
+    target = link.get_attribute("href")
+    link.click()
+    assert page.url == f"{report.as_uri()}{target}"
+    assert page.locator(f"#lineage {target}").is_visible()
+    assert page.locator(f"#lineage {target}").evaluate("e => e.getBoundingClientRect().top") < 900
+    assert requests == [report.as_uri()] and errors == []
     _not_blank(page, tmp_path / "report.png")
     page.close()
 
@@ -105,5 +115,7 @@ def test_site_in_chromium(browser, local_run, tmp_path):
             link.click()
             page.wait_for_load_state("load")
             assert "/runs/" in page.url and _charts_drawn(page) >= 6
+            # the run page loaded nothing but itself either
+            assert requests == [page_file.as_uri(), page.url] and errors == []
         _not_blank(page, tmp_path / f"{page_file.stem}.png")
         page.close()
