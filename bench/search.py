@@ -13,8 +13,9 @@ the same number of evaluations per run:
 For each problem and arm it prints the median and interquartile range of the best score at 25,
 50 and 100% of the budget, and for the engine against each other arm the Vargha-Delaney A: the
 probability that a random engine run ends better than a random run of the other arm (0.5: no
-difference; ties count half), computed from the runs themselves. Scores are in the problem's
-own direction. `--json` prints one JSON object:
+difference; ties count half), computed from the runs themselves. Runs of one seed are paired
+across arms (step k's request carries the same seed in every arm: StepStreams in
+evolve/engine/island_actor.py). Scores are in the problem's own direction. `--json` prints one JSON object:
   {"problems": {PROBLEM: {"direction": d, "seeds": [...], "arms": {ARM: {"median": x,
    "iqr": [lo, hi], "at": {"25": {...}, "50": {...}}, "test": {...}, "runs": [...]}},
    "a_engine_vs": {ARM: a}}}}
