@@ -15,6 +15,7 @@ import hashlib
 import inspect
 import logging
 import os
+import socket
 import stat
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -65,10 +66,44 @@ def init_ray(cluster: dict[str, Any]) -> bool:
     if ray.is_initialized():  # a sweep job running as a Ray task: already inside the cluster
         return False
     kwargs = ray_init_kwargs(cluster)
+    if kwargs["address"] != "local":
+        check_head_answers(kwargs["address"])
     lean = kwargs["address"] == "local" and bool(cluster.get("lean_start", True))
     with _lean_start(kwargs["log_to_driver"]) if lean else contextlib.nullcontext():
         ray.init(**kwargs)
     return True
+
+
+HEAD_PROBE_S = 5.0  # a head on the network answers a TCP connect well within this
+
+
+def check_head_answers(address: str, timeout_s: float = HEAD_PROBE_S) -> None:
+    """Raise RunError, saying what to fix, if nothing listens at a joined cluster's HOST:PORT.
+
+    Given an address where no head runs, `ray.init` retries for ever, printing a warning every
+    few seconds; one TCP connect tells a typo or a head that is down in seconds. "auto" (the
+    head this machine's `ray start` recorded) and Ray Client addresses (ray://) are Ray's to
+    resolve."""
+    from evolve.engine.budget import RunError
+
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise RunError(
+            f"cluster.address {address!r} must be the head's HOST:PORT (e.g. 10.0.0.5:6379, "
+            "as `ray start --head` prints it), auto, or ray://HOST:PORT"
+        )
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise RunError(
+            f"no Ray head answers at {address} ({why}): start one there with `ray start "
+            f"--head --port={port}`, or set cluster.address (or $RAY_ADDRESS) to the address "
+            "its `ray start` printed"
+        ) from exc
 
 
 # Ray's head processes that a run's own Ray never uses (cluster.lean_start), by the Node method

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +12,13 @@ import pytest
 
 from evolve.cluster import (
     MAX_SHIPPED_BYTES,
+    check_head_answers,
     load_problem_ref,
     pack_folder,
     problem_ref,
     ray_init_kwargs,
 )
+from evolve.engine.budget import RunError
 from evolve.problem import ProblemError, load_problem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,3 +114,37 @@ def test_shipped_problems_unpack_in_a_private_folder_of_this_user(tmp_path, monk
     root.chmod(0o777)
     with pytest.raises(ProblemError, match="not a private folder"):
         unpack_folder({"problem.yaml": b"name: y\n"}, "y")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again once the socket is
+
+
+def test_a_cluster_address_where_no_head_answers_is_an_error_not_a_hang() -> None:
+    with socket.socket() as head:  # something listening: the check lets ray.init go on
+        head.bind(("127.0.0.1", 0))
+        head.listen()
+        check_head_answers(f"127.0.0.1:{head.getsockname()[1]}")
+    port = _closed_port()
+    with pytest.raises(RunError, match=rf"no Ray head answers at 127.0.0.1:{port} .*ray start"):
+        check_head_answers(f"127.0.0.1:{port}")
+    for bad in ("nohost", "10.0.0.5:port", ":6379"):
+        with pytest.raises(RunError, match="must be the head's HOST:PORT"):
+            check_head_answers(bad)
+    check_head_answers("auto")  # Ray's own to resolve
+    check_head_answers("ray://10.0.0.5:10001")
+
+
+def test_run_joining_a_head_that_is_not_there_stops_in_one_line(tmp_path) -> None:
+    # ray.init would retry for ever, printing a warning every few seconds.
+    port = _closed_port()
+    r = subprocess.run(
+        [sys.executable, "-m", "evolve.cli", "run", "cluster=ray",
+         f"cluster.address=127.0.0.1:{port}", f"runs_dir={tmp_path}", "report.live=false"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(f"error: no Ray head answers at 127.0.0.1:{port}")
+    assert "Traceback" not in r.stderr
