@@ -318,7 +318,9 @@ class IslandActor:
         )
         return [float(x) for x in resp.data[0]["embedding"]]
 
-    async def _judge(self, parent: Member, child: str, diff: str, rng, summary: dict):
+    async def _judge(
+        self, parent: Member, child: str, diff: str, rng: random.Random, summary: dict
+    ):
         """Ask the judge about a child; its call is recorded and counted like any call."""
         from evolve.mutation import judge
 
@@ -434,30 +436,30 @@ class IslandActor:
     async def _iteration(self, step_no: int) -> dict[str, Any]:
         from evolve.mutation.prompts import ParentView, build_messages
 
-        rng = StepStreams(self.seed, self.id, step_no)
+        draws = StepStreams(self.seed, self.id, step_no)
         s = self.cfg["search"]
         # A request slot is held from choosing the parent to the LLM's answer.
         async with self._slots:
-            parent = self.island.sample_parent(rng.parent)
+            parent = self.island.sample_parent(draws.parent)
             inspirations = self.island.sample_inspirations(
-                rng.inspirations, parent, s["inspirations"]
+                draws.inspirations, parent, s["inspirations"]
             )
             variant = None
             if self.variant_selector is not None:
-                variant = self.variant_selector.choose(rng.prompt)
+                variant = self.variant_selector.choose(draws.prompt)
                 mode = self.variants[variant]
             else:
                 mode = (
                     "diff"
-                    if rng.prompt.random() < self.cfg["llm"]["diff_probability"]
+                    if draws.prompt.random() < self.cfg["llm"]["diff_probability"]
                     else "rewrite"
                 )
             second = None
             if mode == "crossover":
                 others = [m for m in self.island.ranked() if m.id != parent.id]
                 if others:
-                    other = self.island.sample_parent(rng.second_parent)
-                    other = other if other.id != parent.id else rng.second_parent.choice(others)
+                    other = self.island.sample_parent(draws.second_parent)
+                    other = other if other.id != parent.id else draws.second_parent.choice(others)
                     second = ParentView(other.code, other.score, other.metrics)
                 else:
                     mode = "diff"  # one program on the island: nothing to cross with
@@ -469,8 +471,8 @@ class IslandActor:
                 second=second,
                 notes=self.notes,
             )
-            spec = self.client.choose(rng.model)
-            call_seed = rng.call.getrandbits(31)
+            spec = self.client.choose(draws.model)
+            call_seed = draws.call.getrandbits(31)
             call = await self.client.acomplete(spec, messages, seed=call_seed)
         self._stage("child")  # from here on the iteration runs to its end, even at a limit
         prompt_text = "\n\n".join(m["content"] for m in messages)
@@ -524,10 +526,10 @@ class IslandActor:
             return await reject(too_close)
         extra: dict[str, float] = {}
         if self.judge is not None:
-            judged = await self._judge(parent, child, base["diff"], rng.judge, summary)
+            judged = await self._judge(parent, child, base["diff"], draws.judge, summary)
             threshold = float(s["judge"]["threshold"])
             if judged.p_improve < threshold:
-                audit = rng.audit.random() < float(s["judge"].get("audit") or 0.0)
+                audit = draws.audit.random() < float(s["judge"].get("audit") or 0.0)
                 if not audit:
                     return await reject(
                         f"judge: {judged.reason} (predicted chance {judged.p_improve:.2f} < "
