@@ -15,7 +15,8 @@ For each problem and arm it prints the median and interquartile range of the bes
 probability that a random engine run ends better than a random run of the other arm (0.5: no
 difference; ties count half), computed from the runs themselves. Runs of one seed are paired
 across arms (step k's request carries the same seed in every arm: StepStreams in
-evolve/engine/island_actor.py). Scores are in the problem's own direction. `--json` prints one JSON object:
+evolve/engine/island_actor.py). Scores are in the problem's own direction. `--json` prints
+one JSON object:
   {"problems": {PROBLEM: {"direction": d, "seeds": [...], "arms": {ARM: {"median": x,
    "iqr": [lo, hi], "at": {"25": {...}, "50": {...}}, "test": {...}, "runs": [...]}},
    "a_engine_vs": {ARM: a}}}}
@@ -368,15 +369,14 @@ def main() -> int:
     }
     runners = Runners(args.jobs, ray.get_runtime_context().gcs_address) if args.jobs > 1 else None
 
-    try:
+    def submit(job: dict) -> concurrent.futures.Future:
+        if runners is not None:
+            return runners.submit(job)
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        done.set_result(one_run(**job))  # in this process, one after another
+        return done
 
-        def submit(job: dict) -> concurrent.futures.Future:
-            if runners is not None:
-                return runners.submit(job)
-            done: concurrent.futures.Future = concurrent.futures.Future()
-            done.set_result(one_run(**job))  # in this process, one after another
-            return done
-
+    try:  # a failure while planning (a problem that does not load) closes the runners too
         # Every run is handed out first, so runners never wait for a table to be printed.
         plan: dict[str, dict] = {}
         for problem, direction in available_problems(args.problems.split(",")).items():
