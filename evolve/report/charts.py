@@ -68,12 +68,12 @@ def svg(fig: Figure) -> str:
     return text.strip()
 
 
-def _thin(points: Sequence[Point], keep: set[int], limit: int) -> list[Point]:
-    """At most about `limit` points, evenly spread, plus every point whose id is in `keep`."""
+def _thin(points: Sequence[Point], limit: int) -> list[Point]:
+    """At most about `limit` points, evenly spread."""
     if len(points) <= limit:
         return list(points)
     step = math.ceil(len(points) / limit)
-    return [p for k, p in enumerate(points) if k % step == 0 or p.id in keep]
+    return list(points[::step])
 
 
 def _step_series(xs: list[float], ys: list[float], x_end: float) -> tuple[list, list]:
@@ -183,8 +183,8 @@ def island_scores(data: RunData) -> Figure:
     for ax, isl in zip(axes[:, 0], islands, strict=True):
         pts = [p for p in data.points if p.island == isl]
         # new bests need no dot of their own in the thinned scatter: each has its circle below
-        ok = _thin([p for p in pts if p.score is not None], set(), MAX_DOTS_PER_ISLAND)
-        bad = _thin([p for p in pts if p.score is None], set(), MAX_DOTS_PER_ISLAND // 3)
+        ok = _thin([p for p in pts if p.score is not None], MAX_DOTS_PER_ISLAND)
+        bad = _thin([p for p in pts if p.score is None], MAX_DOTS_PER_ISLAND // 3)
         colour = ISLAND_COLOURS[int(isl or 0) % len(ISLAND_COLOURS)]
         ax.plot([p.evaluation for p in ok], [p.score for p in ok], ".", ms=2.5, color=colour,
                 alpha=0.6, label="scored child")  # fmt: skip
