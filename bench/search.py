@@ -265,11 +265,13 @@ def children(db_path: Path) -> dict:
 
 def best_so_far(db_path: Path, budget: int) -> dict:
     """The best score after 25, 50 and 100% of the counted evaluations, in the problem's own
-    direction, read from the run database (the seed counts as evaluation 1)."""
+    direction, read from the run database (the seed counts as evaluation 1). Children are
+    taken in step order (the order the island made them), not the order they reached the
+    database, which the machine's load decides."""
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     rows = db.execute(
         "SELECT valid, score, fitness FROM programs WHERE status != 'rejected' "
-        "AND mode != 'migrant' ORDER BY seq"
+        "AND mode != 'migrant' ORDER BY step IS NOT NULL, step, seq"
     ).fetchall()
     db.close()
     best_fit, best_score, at = None, None, {}

@@ -16,6 +16,9 @@ Behaviours (each a `Behaviour`, built by these helpers):
 - `reply(text, ...)`: a normal completion (streamed as server-sent events when the request
   says `"stream": true`), with token usage so cost accounting has something to count.
 - `slow(seconds, text)`: the same answer after a delay (for client timeouts).
+- `answering(respond, jitter_s)`: the answer `respond(body)` computes from the request's
+  parsed JSON, after a delay drawn at random from [0, jitter_s] (e.g. the local mutator behind
+  real HTTP, its answers coming back in no fixed order).
 - `rate_limited(retry_after)`: HTTP 429 with a Retry-After header.
 - `server_error(status=500)`: an HTTP error with an OpenAI-style error body.
 - `garbage(body)`: HTTP 200 whose body is not JSON.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import threading
 import time
 from collections import deque
@@ -88,6 +92,8 @@ class Behaviour:
     body: str = ""
     prompt_tokens: int = 11
     completion_tokens: int | None = None  # default: words in text
+    respond: Callable[[Any], str] | None = None  # the text, from the request's body
+    jitter_s: float = 0.0  # a further delay drawn uniformly from [0, jitter_s]
 
 
 @dataclass
@@ -120,6 +126,10 @@ def reply(
 
 def slow(seconds: float, text: str = "slow stub answer") -> Behaviour:
     return Behaviour("reply", text=text, delay_s=seconds)
+
+
+def answering(respond: Callable[[Any], str], jitter_s: float = 0.0) -> Behaviour:
+    return Behaviour("reply", respond=respond, jitter_s=jitter_s)
 
 
 def rate_limited(retry_after: float = 1.0) -> Behaviour:
@@ -330,12 +340,15 @@ class StubLLM:
                     stub.active += 1
                     stub.max_active = max(stub.max_active, stub.active)
                 try:
-                    if b.delay_s:
-                        time.sleep(b.delay_s)
+                    delay = b.delay_s + random.uniform(0.0, b.jitter_s)
+                    if delay:
+                        time.sleep(delay)
                 finally:
                     with stub._lock:
                         stub.active -= 1
                 model = body.get("model", MODEL) if isinstance(body, dict) else MODEL
+                if b.respond is not None:
+                    b = Behaviour("reply", text=b.respond(body))
                 if b.kind == "error":
                     headers = {}
                     if b.retry_after is not None:

@@ -400,3 +400,88 @@ def test_runs_that_differ_only_in_selection_are_paired_step_by_step(ray_session,
     same_parent = [s for s in shared if a[s][0] == b[s][0]]
     assert same_parent, "no step had the same parent in both runs"
     assert all(a[s][1] == b[s][1] for s in same_parent)
+
+
+def _history(run_dir: Path) -> list[tuple]:
+    """Every LLM iteration of a run, by its request seed: what its parent and child were
+    and how the child fared (program ids are left out: they follow arrival order)."""
+    db = sqlite3.connect(run_dir / "evolve.db")
+    rows = db.execute(
+        "SELECT c.seed, parent.code_hash, p.code_hash, p.status, p.reason, p.score, p.step "
+        "FROM llm_calls c LEFT JOIN programs p ON p.llm_call_id = c.id "
+        "LEFT JOIN programs parent ON p.parent_id = parent.id ORDER BY c.seed"
+    ).fetchall()
+    db.close()
+    return rows
+
+
+def _jittery_overlap(folder: Path) -> Path:
+    """min_overlap as a plug-in whose evaluator first sleeps 0 to 0.2 s at random (from the
+    operating system, a different draw each time): children are scored back in an order no
+    seed decides, as on a loaded machine or a cluster."""
+    import shutil
+
+    src = Path(__file__).resolve().parents[1] / "problems" / "erdos" / "min_overlap"
+    dst = folder / "jittery_overlap"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "constructions"))
+    spec = (dst / "problem.yaml").read_text()
+    (dst / "problem.yaml").write_text(spec.replace("name: erdos/min_overlap", "name: test/jittery"))
+    with open(dst / "evaluator.py", "a") as f:
+        f.write(
+            "\n\nimport random as _random\nimport time as _time\n\n_exact = evaluate\n\n\n"
+            "def evaluate(outputs, params):\n"
+            "    _time.sleep(_random.SystemRandom().uniform(0.0, 0.2))\n"
+            "    return _exact(outputs, params)\n"
+        )
+    return dst
+
+
+def test_a_run_is_the_same_whatever_order_its_children_come_back_in(
+    ray_session, tmp_path, monkeypatch
+):
+    """Six iterations of one island in flight; the model (the local mutator, served over
+    HTTP) answers each request after a random delay and the evaluator sleeps a random time
+    before scoring, so answers and scores come back in an order no seed decides, different
+    in each run. Each step still chooses from the island with exactly the earlier steps'
+    results applied, in step order, and the earlier of two identical children is the one
+    counted: the two runs are one run, step for step the same parent, child and score."""
+    from llm_stub import StubLLM, answering
+
+    from evolve.mutation import local
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    problem = _jittery_overlap(tmp_path)
+
+    def mutate(body: dict) -> str:
+        return local.answer("mutator", body["messages"], body.get("seed"))[0]
+
+    runs = []
+    with StubLLM(default=answering(mutate, jitter_s=0.05)) as stub:
+        for workers in (1, 2):
+            out = tmp_path / f"workers{workers}"
+            rc = main(
+                [
+                    "run",
+                    f"runs_dir={out}",
+                    "report.live=false",
+                    "literature.enabled=false",
+                    "problem=custom",
+                    f"problem.name={problem}",
+                    "llm=openai",
+                    "llm.model=openai/stub",
+                    f"llm.api_base={stub.api_base}",
+                    "budget.evaluations=40",
+                    "search.islands=1",
+                    "search.in_flight_per_island=3",
+                    f"sandbox.workers={workers}",
+                    "seed=11",
+                ]
+            )
+            assert rc == 0
+            (run_dir,) = (out / "jittery_overlap").iterdir()
+            runs.append(_history(run_dir))
+    one, two = runs
+    assert len(one) >= 39  # the seed is evaluation 1
+    assert one == two
+    steps = sorted(r[6] for r in one if r[6] is not None)
+    assert steps == list(range(len(steps)))  # every child names its step, once

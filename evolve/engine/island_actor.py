@@ -22,6 +22,7 @@ import ray
 
 from evolve.cluster import load_problem_ref
 from evolve.engine.members import member_of, selection_fitness
+from evolve.engine.ordering import StepOrder
 from evolve.population.island import Island, Member
 from evolve.program import EditError, apply_response, code_hash, shard_of, unified_diff
 
@@ -131,16 +132,19 @@ class IslandActor:
             )
         self.notes = ""  # the run's scratchpad note (search.scratchpad)
         self._embeddings: dict[int, list[float]] = {}  # program id -> embedding (novelty)
-        self._pending_embeddings: dict[str, list[float]] = {}  # child hash -> embedding
         # The loop: tokens are iterations the driver allows; slots bound the LLM requests in
         # flight; with search.pipeline twice as many iterations run as there are slots, so a
         # new request starts while the last child is checked and evaluated.
         slots = int(s["in_flight_per_island"])
         self.max_running = slots * (2 if s.get("pipeline", True) else 1)
         self._slots = asyncio.Semaphore(slots)
+        # Results are applied to the island in step order, whatever order they arrive in
+        # (ordering.py): a run is the same under any load.
+        self.order = StepOrder(self.max_running)
         self.tokens = 0
         self.next_step = 0
         self.running: dict[asyncio.Task, str] = {}  # task -> its stage ("llm" or "child")
+        self._steps: dict[asyncio.Task, int] = {}  # task -> its step number
         self.results: list[dict[str, Any]] = []
         self.returned = 0  # tokens handed back unused (cancel)
         self.stopped = False
@@ -207,10 +211,13 @@ class IslandActor:
             self.next_step += 1
             task = asyncio.get_running_loop().create_task(self._iteration(step))
             self.running[task] = "llm"
+            self._steps[task] = step
             task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task) -> None:
         self.running.pop(task, None)
+        # Its turn is taken (a task cancelled before it began never ran its own `finally`).
+        self.order.finished(self._steps.pop(task), None)
         if task.cancelled():  # cancelled before it began: no request was made
             result = {"island": self.id, "status": "cancelled", "counted": False, "llm_call": False}
         elif task.exception() is not None:
@@ -231,14 +238,20 @@ class IslandActor:
         self._fill()
 
     # --- the queues -----------------------------------------------------------------------------
-    async def _send(self, item: dict[str, Any]) -> dict[str, Any]:
-        """Hand one item to its queue (EvaluationQueue.send) with whatever else is ready within
-        SEND_WINDOW_S; its answer."""
+    def _enqueue(self, item: dict[str, Any]) -> asyncio.Future:
+        """Put one item in the outbox for its queue (EvaluationQueue.send), to go with whatever
+        else is ready within SEND_WINDOW_S; the future of its answer. Items leave in the
+        order they were put in."""
         lane = self._outbox["evaluate" if item.get("evaluate") else "record"]
         fut = asyncio.get_running_loop().create_future()
         lane.append((item, fut))
         if len(lane) == 1:
             asyncio.get_running_loop().call_later(SEND_WINDOW_S, self._flush, lane)
+        return fut
+
+    async def _send(self, item: dict[str, Any] | asyncio.Future) -> dict[str, Any]:
+        """Hand one item to its queue (or await one already in the outbox); its answer."""
+        fut = item if isinstance(item, asyncio.Future) else self._enqueue(item)
         out = await fut
         if "error" in out:
             raise RuntimeError(f"the evaluation queue could not take it: {out['error']}")
@@ -333,26 +346,28 @@ class IslandActor:
         await self._record({**call.record(prompt), "seed": seed, "template": "judge"}, None)
         return judge.parse(call.text)
 
-    async def _novelty_check(self, child: str, h: str, summary: dict) -> str:
-        """'' if the child may be evaluated; else why it is too close to a program here."""
+    async def _novelty_check(
+        self, child: str, pool: list[Member], summary: dict
+    ) -> tuple[str, list[float] | None]:
+        """('', its embedding) if the child may be evaluated; else (why it is too close to a
+        program of `pool`, the island's members when its parent was chosen, None)."""
         nov = self.cfg["search"].get("novelty") or {}
-        if not nov.get("enabled") or self.island.has(h):
-            return ""
+        if not nov.get("enabled"):
+            return "", None
         from evolve.population.novelty import nearest
 
         vec = await self._embedding(child, nov, summary)
-        for m in self.island.ranked():
+        for m in pool:
             if m.id not in self._embeddings:
                 self._embeddings[m.id] = await self._embedding(m.code, nov, summary)
-        near = nearest(vec, {m.id: self._embeddings[m.id] for m in self.island.ranked()})
+        near = nearest(vec, {m.id: self._embeddings[m.id] for m in pool})
         threshold = float(nov.get("threshold", 0.9995))
         if near is not None and near.similarity >= threshold:
             return (
                 f"novelty: similarity {near.similarity:.5f} to program #{near.program_id} "
                 f"on this island (threshold {threshold:g})"
-            )
-        self._pending_embeddings[h] = vec
-        return ""
+            ), None
+        return "", vec
 
     def add(self, member: dict[str, Any]) -> bool:
         """Add a program (the seed, a migrant, or one restored on resume); False if already here."""
@@ -400,6 +415,7 @@ class IslandActor:
         own valid children, ("migrant", member), ("eval", None) for every counted child;
         its next iteration is number `steps` (the LLM iterations it has recorded)."""
         self.next_step = steps
+        self.order = StepOrder(self.max_running, first=steps)
         for kind, m in events:
             if kind == "eval":
                 self.island.evaluations += 1
@@ -421,9 +437,13 @@ class IslandActor:
             for cell, m in self.island.grid.cells.items()
         ]
 
-    def snapshot(self, migrant: dict[str, Any] | None = None) -> dict[str, Any]:
+    def snapshot(self, migrant: dict[str, Any] | None = None, settle: bool = False) -> dict:
         """Take `migrant` if given (unless this island holds it already), then what the
-        database keeps of this island: its state and its MAP-Elites grid (cells, axes)."""
+        database keeps of this island: its state and its MAP-Elites grid (cells, axes).
+        `settle` (the run's end): first apply the results still waiting for a later step's
+        turn (ordering.py) that no step will now take."""
+        if settle:
+            self.order.settle()
         accepted = migrant is not None and self.accept_migrant(migrant)
         return {
             "accepted": accepted,
@@ -434,16 +454,31 @@ class IslandActor:
 
     # --- one iteration -----------------------------------------------------------------------
     async def _iteration(self, step_no: int) -> dict[str, Any]:
+        effect = None
+        try:
+            result, effect = await self._step(step_no)
+            return result
+        finally:  # whatever way it ended (a reject, an error, a cancel), its turn is taken
+            self.order.finished(step_no, effect)
+
+    async def _step(self, step_no: int) -> tuple[dict[str, Any], Any]:
+        """One iteration: its result for the driver (reported as soon as it is scored), and
+        its effect on the island (applied in its turn: ordering.py), None if it has none."""
         from evolve.mutation.prompts import ParentView, build_messages
 
         draws = StepStreams(self.seed, self.id, step_no)
         s = self.cfg["search"]
+        # Everything this step reads of the island and of the bandits, it reads in its turn:
+        # with the results of steps 0 .. step_no - max_running applied, whatever has come back.
+        await self.order.until_select(step_no)
         # A request slot is held from choosing the parent to the LLM's answer.
         async with self._slots:
             parent = self.island.sample_parent(draws.parent)
             inspirations = self.island.sample_inspirations(
                 draws.inspirations, parent, s["inspirations"]
             )
+            pool = self.island.ranked()  # the island as this step saw it
+            best = self.island.best
             variant = None
             if self.variant_selector is not None:
                 variant = self.variant_selector.choose(draws.prompt)
@@ -456,7 +491,7 @@ class IslandActor:
                 )
             second = None
             if mode == "crossover":
-                others = [m for m in self.island.ranked() if m.id != parent.id]
+                others = [m for m in pool if m.id != parent.id]
                 if others:
                     other = self.island.sample_parent(draws.second_parent)
                     other = other if other.id != parent.id else draws.second_parent.choice(others)
@@ -473,6 +508,7 @@ class IslandActor:
             )
             spec = self.client.choose(draws.model)
             call_seed = draws.call.getrandbits(31)
+            self.order.selected(step_no)
             call = await self.client.acomplete(spec, messages, seed=call_seed)
         self._stage("child")  # from here on the iteration runs to its end, even at a limit
         prompt_text = "\n\n".join(m["content"] for m in messages)
@@ -487,7 +523,7 @@ class IslandActor:
         if call.text is None:
             await self._record(record, None)
             status = "cancelled" if call.extra.get("cancelled") else "llm_error"
-            return {**summary, "status": status, "counted": False, "reason": call.error}
+            return {**summary, "status": status, "counted": False, "reason": call.error}, None
         child, h, edit_error = None, "", None
         try:
             child, edit_mode = apply_response(parent.code, call.text)
@@ -496,6 +532,7 @@ class IslandActor:
             edit_error = f"{exc.kind}: {exc}"
         base = {
             "island": self.id,
+            "step": step_no,
             "generation": parent.generation + 1,
             "parent_id": parent.id,
             "inspiration_ids": [m.id for m in inspirations],
@@ -511,17 +548,17 @@ class IslandActor:
                 "reason": edit_error,
             }
             await self._record(record, prog)
-            return {**summary, "status": "rejected", "counted": False, "reason": edit_error}
+            return {**summary, "status": "rejected", "counted": False, "reason": edit_error}, None
         base.update(code=child, code_hash=h, diff=unified_diff(parent.code, child), mode=edit_mode)
 
-        async def reject(reason: str) -> dict[str, Any]:
+        async def reject(reason: str) -> tuple[dict[str, Any], None]:
             prog = {**base, "status": "rejected", "reason": reason}
             await self._record(record, prog)
-            return {**summary, "status": "rejected", "counted": False, "reason": reason}
+            return {**summary, "status": "rejected", "counted": False, "reason": reason}, None
 
-        if self.island.has(h):
+        if any(m.code_hash == h for m in pool):
             return await reject("duplicate of a program already evaluated in this run")
-        too_close = await self._novelty_check(child, h, summary)
+        too_close, vec = await self._novelty_check(child, pool, summary)
         if too_close:
             return await reject(too_close)
         extra: dict[str, float] = {}
@@ -543,34 +580,43 @@ class IslandActor:
             }
         context = None
         if self.problem.cascade:  # thresholds of the cheap stages: the parent's, the best's
-            best = self.island.best
             context = {
                 "parent": {"metrics": parent.metrics},
                 "island_best": {"metrics": best.metrics if best else {}},
             }
         # The queues evaluate each distinct program once per run, whichever island sends it,
-        # and record the child with its call in the same step.
-        out = await self._send(
+        # and record the child with its call in the same step. This island's children go in
+        # step order: of two steps that make the same program, the earlier one's counts.
+        await self.order.until_send(step_no)
+        answer = self._enqueue(
             {"call": record, "prog": base, "evaluate": True, "context": context, "metrics": extra}
         )
+        self.order.sent(step_no)
+        out = await self._send(answer)
         if out.get("duplicate"):
-            self._pending_embeddings.pop(h, None)
-            return {**summary, "status": "rejected", "counted": False, "reason": out["duplicate"]}
+            return {
+                **summary,
+                "status": "rejected",
+                "counted": False,
+                "reason": out["duplicate"],
+            }, None
         ev, pid = out["evaluation"], out["program_id"]
-        self.island.evaluations += 1
-        improved = False
         reward = 1.0 if ev["valid"] and ev["fitness"] > parent.fitness else 0.0
-        self.client.feedback(spec, reward)
-        if variant is not None:
-            self.variant_selector.feedback(variant, reward)
-        if ev["valid"] and h in self._pending_embeddings:
-            self._embeddings[pid] = self._pending_embeddings.pop(h)
-        self._pending_embeddings.pop(h, None)
-        if ev["valid"]:
-            improved = self.island.add(
-                member_of(pid, child, h, ev, generation=parent.generation + 1, island=self.id)
-            )
-        return {
+
+        def effect() -> None:
+            """What this child does to the island and the bandits, in its turn."""
+            self.island.evaluations += 1
+            self.client.feedback(spec, reward)
+            if variant is not None:
+                self.variant_selector.feedback(variant, reward)
+            if ev["valid"]:
+                if vec is not None:
+                    self._embeddings[pid] = vec
+                self.island.add(
+                    member_of(pid, child, h, ev, generation=parent.generation + 1, island=self.id)
+                )
+
+        result = {
             **summary,
             "status": ev["status"],
             "counted": True,
@@ -580,7 +626,7 @@ class IslandActor:
             "fitness": ev["fitness"] if ev["valid"] else None,
             "selection": selection_fitness(self.problem, ev),
             "metrics": ev["metrics"] if ev["valid"] else {},
-            "island_best": improved,
-            "reason": ev["error"],
+            # As the island stands (its own results up to a few steps back): for resets.
             "since_improvement": self.island.evaluations - self.island.last_improvement,
         }
+        return result, effect

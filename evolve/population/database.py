@@ -198,6 +198,7 @@ class Database:
                 "run_id": str,
                 "seq": int,  # order of recording within the run
                 "island": int,
+                "step": int,  # the island's iteration that made it (NULL: seed, migrant)
                 "generation": int,
                 "parent_id": int,
                 "inspiration_ids": str,
@@ -224,10 +225,11 @@ class Database:
             pk="id",
             if_not_exists=True,
         )
-        if "node" not in db["programs"].columns_dict:
-            # Files made before the column existed gain it (a NULL node: not recorded);
-            # an added column needs no new schema version, older readers ignore it.
-            db["programs"].add_column("node", str)
+        for column, kind in (("node", str), ("step", int)):
+            if column not in db["programs"].columns_dict:
+                # Files made before the column existed gain it (NULL: not recorded); an
+                # added column needs no new schema version, older readers ignore it.
+                db["programs"].add_column(column, kind)
         # A heuristic problem's final best scored once on the held-out test set (a table of
         # its own: created here, so databases from before it simply have no test scores).
         db["test_scores"].create(
@@ -445,6 +447,7 @@ class Database:
         row = {
             "run_id": run_id,
             "island": prog.get("island"),
+            "step": prog.get("step"),
             "generation": prog.get("generation", 0),
             "parent_id": prog.get("parent_id"),
             "inspiration_ids": _json(prog.get("inspiration_ids") or []),

@@ -34,6 +34,10 @@ class Member:
     feedback: str = ""
     generation: int = 0
     island: int = 0
+    # When it joined the island holding it (1, 2, ...; set by the island): breaks ties in
+    # the ranking by arrival on the island, which the engine makes step order (ordering.py),
+    # where program ids follow the order children reach the database.
+    order: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -42,9 +46,9 @@ class Member:
 Cell = tuple[int, ...]
 
 
-def _rank_key(m: Member) -> tuple[float, int]:
-    """Sort key: fittest first, ties broken by id so the order is deterministic."""
-    return (-m.fitness, m.id)
+def _rank_key(m: Member) -> tuple[float, int, int]:
+    """Sort key: fittest first, ties broken by when the member joined, then by id."""
+    return (-m.fitness, m.order, m.id)
 
 
 class Grid:
@@ -214,6 +218,7 @@ class Island:
         self.evaluations = 0  # counted by the engine: evaluations of children bred here
         self.last_improvement = 0  # value of `evaluations` when the best last improved here
         self.resets = 0
+        self._joined = 0  # members that ever joined (each one's `order`)
         self.origin: Member | None = None  # the first program this island got (the seed)
         self._clear()
 
@@ -221,8 +226,8 @@ class Island:
         self.grid = Grid(self.feature_dims, self.bins)
         self.members: dict[int, Member] = {}
         self._by_hash: dict[str, int] = {}
-        self._ranked: list[Member] = []  # best first; ties broken by id, for determinism
-        self._keys: list[tuple[float, int]] = []  # _rank_key of each entry of _ranked
+        self._ranked: list[Member] = []  # best first; ties broken by arrival, for determinism
+        self._keys: list[tuple[float, int, int]] = []  # _rank_key of each entry of _ranked
         self.best: Member | None = None
         self._version = 0  # bumped on every membership change; keys the weights cache
         self._weights: tuple[int, list[float]] | None = None
@@ -264,8 +269,9 @@ class Island:
             return False
         if m.fitness is None or not math.isfinite(m.fitness):  # None: an invalid program's row
             return False
-        if m.island != self.id:
-            m = replace(m, island=self.id)  # never mutate a member another island holds
+        # A copy: never mutate a member another island holds.
+        self._joined += 1
+        m = replace(m, island=self.id, order=self._joined)
         if self.origin is None:
             self.origin = m
         self.members[m.id] = m
