@@ -42,6 +42,14 @@ class Selection(Choice):
     seed = "seed"  # always the seed program: the "sample" baseline of bench/search.py
 
 
+class Ties(Choice):
+    """Which of the programs tied with the best the elitist selection breeds from
+    (search.ties); see docs/search.md."""
+
+    first = "first"  # the first to reach the best score (as hill climbing does)
+    uniform = "uniform"  # any of them, with equal chance (spreads over a plateau)
+
+
 class Bandit(Choice):
     """How a model of the ensemble (llm.selection) or a prompt variant
     (search.prompt_selection) is chosen."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from evolve.choices import Bandit, Selection
+from evolve.choices import Bandit, Selection, Ties
 
 
 def bounded(
@@ -128,6 +128,9 @@ class SearchConfig:
     # proportional | power_law (the rank-th best with probability ~ rank^-alpha) | hill_climb
     # (always the best) | seed (always the seed program: the "sample" baseline of bench/search.py)
     selection: Selection = Selection.elitist
+    # Elitist selection's parent among the programs tied with the best: first (the first to
+    # reach it) | uniform (any of them)
+    ties: Ties = Ties.uniform
     tournament_size: int = bounded(3, ge=1)
     temperature: float = bounded(0.3, gt=0.0)  # for proportional selection
     power_law_alpha: float = bounded(3.0, ge=0.0)  # for power_law selection (docs/search.md: why 3)
@@ -136,10 +139,11 @@ class SearchConfig:
         2, ge=1
     )  # LLM requests in flight per island (the concurrency)
     # Start an island's next LLM request as soon as an answer arrives, while that child is
-    # still being checked and evaluated (up to in_flight_per_island children in evaluation).
-    # Off: each request slot waits for its child's score, which with one island and one
-    # request in flight makes a run reproducible from its seed.
-    pipeline: bool = True
+    # still being checked and evaluated: about 10% more requests per second, but each
+    # parent is chosen with twice as many results not yet in (2 x in_flight_per_island
+    # instead of in_flight_per_island), and on a slope that costs more than the speed buys
+    # (docs/search.md, seventh round). Off: each request slot waits for its child's score.
+    pipeline: bool = False
     # Evaluations each island makes between migrations around the ring (0: never): a round
     # every migration_interval x islands evaluations of the run, so each island evolves on
     # its own for as long whatever the island count (two islands: every 40 evaluations).

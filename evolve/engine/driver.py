@@ -549,7 +549,7 @@ class Evolution:
     def _loop(self) -> None:
         """Exchange tokens for results with every island until the budget is spent."""
         s, p = self.cfg["search"], self.progress
-        per_island = int(s["in_flight_per_island"]) * (2 if s.get("pipeline", True) else 1)
+        per_island = int(s["in_flight_per_island"]) * (2 if s.get("pipeline", False) else 1)
         n = len(self.islands)
         report_s = max(REPORT_INTERVAL_S, n / REPORTS_PER_S)
         started = time.monotonic()

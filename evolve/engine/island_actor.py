@@ -95,6 +95,7 @@ class IslandActor:
             tournament_size=s["tournament_size"],
             temperature=s["temperature"],
             power_law_alpha=s["power_law_alpha"],
+            ties=str(s.get("ties", "uniform")),
         )
         self.client = LLMClient.from_config(cfg["llm"])
         if any(m.model.startswith("evolve-local/") for m in self.client.models):
@@ -136,7 +137,7 @@ class IslandActor:
         # flight; with search.pipeline twice as many iterations run as there are slots, so a
         # new request starts while the last child is checked and evaluated.
         slots = int(s["in_flight_per_island"])
-        self.max_running = slots * (2 if s.get("pipeline", True) else 1)
+        self.max_running = slots * (2 if s.get("pipeline", False) else 1)
         self._slots = asyncio.Semaphore(slots)
         # Results are applied to the island in step order, whatever order they arrive in
         # (ordering.py): a run is the same under any load.

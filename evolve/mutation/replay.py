@@ -11,9 +11,10 @@ a line may give `messages` (a chat list) instead. `model` and `seed` are optiona
 Matching is by the SHA-256 of the prompt text. When a prompt was recorded several times (the
 seed program is prompted many times early in a run), a request whose `seed` equals a recorded
 one gets that answer; otherwise the answers are handed out in file order, one per request,
-and start again from the first once all have been used. A run replays its recorded answers
-exactly when its requests come in the same order: same seed, `search.islands=1` and
-`search.in_flight_per_island=1` and `search.pipeline=false`.
+and start again from the first once all have been used. A run of one island replays its
+recorded answers exactly with the same seed and search settings, whatever order its requests
+are sent in: each is matched by its prompt and seed, and the island applies its results in
+step order (evolve/engine/ordering.py).
 
 A prompt with no recording is handled by the model string's policy:
 

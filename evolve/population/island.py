@@ -197,11 +197,14 @@ class Island:
         exploit_ratio: float = 0.7,
         patience: int = ELITIST_PATIENCE,
         explore: float = ELITIST_EXPLORE,
+        ties: str = "uniform",
     ) -> None:
         if selection not in SELECTIONS:
             raise ValueError(f"unknown selection {selection!r}; choose one of {SELECTIONS}")
         if capacity < 1:
             raise ValueError(f"island capacity must be at least 1, got {capacity}")
+        if ties not in ("first", "uniform"):
+            raise ValueError(f"unknown tie rule {ties!r}; choose 'first' or 'uniform'")
         if not 0.0 <= explore <= 1.0:
             raise ValueError(f"the elitist explore share must be in [0, 1], got {explore}")
         self.id = island_id
@@ -215,6 +218,7 @@ class Island:
         self.exploit_ratio = exploit_ratio
         self.patience = patience
         self.explore = explore
+        self.ties = ties
         self.evaluations = 0  # counted by the engine: evaluations of children bred here
         self.last_improvement = 0  # value of `evaluations` when the best last improved here
         self.resets = 0
@@ -388,6 +392,8 @@ class Island:
                 and rng.random() < self.explore
             ):
                 return rng.choice(self.grid.elites())
+            if self.ties == "first":
+                return ranked[0]  # ties rank by arrival: the first to reach the best
             # the members tied with the best are the first of the ranking
             ties = bisect.bisect_left(self._keys, (self._keys[0][0], math.inf))
             return ranked[rng.randrange(ties)]

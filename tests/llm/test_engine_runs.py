@@ -90,26 +90,31 @@ def test_run_against_an_openai_compatible_server(ray_session, tmp_path, monkeypa
 
 
 def test_replay_of_a_local_run_reproduces_it(ray_session, tmp_path):
+    """With several requests in flight and the pipeline on: the island applies results in
+    step order and a replay answers by prompt and seed, so the order requests are sent in
+    does not matter."""
     common = [
         "report.live=false",
-        "budget.evaluations=6",
+        "budget.evaluations=16",
         "search.islands=1",
-        "search.in_flight_per_island=1",
-        "search.pipeline=false",
+        "search.in_flight_per_island=2",
+        "search.pipeline=true",
         "seed=7",
         "literature.enabled=false",
     ]
     assert main(["run", f"runs_dir={tmp_path / 'a'}", "llm=local", *common]) == 0
     first = _run_dir(tmp_path / "a")
     calls = tmp_path / "calls.jsonl"
-    assert export_replay(first / "evolve.db", calls) >= 5
+    assert export_replay(first / "evolve.db", calls) >= 15
     replay = ["llm=replay", f"llm.replay_file={calls}", "llm.diff_probability=1.0"]
     assert main(["run", f"runs_dir={tmp_path / 'b'}", *replay, *common]) == 0
     second = _run_dir(tmp_path / "b")
 
     def programs(run: Path) -> list[tuple]:
         db = sqlite3.connect(run / "evolve.db")
-        return db.execute("SELECT code_hash, status, score FROM programs ORDER BY id").fetchall()
+        return db.execute(
+            "SELECT step, code_hash, status, score FROM programs ORDER BY step IS NOT NULL, step"
+        ).fetchall()
 
     assert programs(first) == programs(second)
     db = sqlite3.connect(second / "evolve.db")

@@ -52,6 +52,20 @@ def test_elitist_takes_the_best_and_draws_uniformly_among_its_ties() -> None:
     assert {isl.sample_parent(rng).id for _ in range(100)} == {53}
 
 
+def test_elitist_with_first_ties_breeds_from_the_first_to_reach_the_best() -> None:
+    isl = island("elitist", ties="first", explore=0.0)
+    # ids in the reverse of arrival: the rank goes by when a member joined, not by id
+    isl.add(member(60, float(N - 1)))
+    isl.add(member(55, float(N - 1)))
+    rng = random.Random(0)
+    assert {isl.sample_parent(rng).id for _ in range(200)} == {N - 1}
+    isl.add(member(40, float(N)))
+    isl.add(member(30, float(N)))
+    assert {isl.sample_parent(rng).id for _ in range(200)} == {40}
+    with pytest.raises(ValueError, match="'first' or 'uniform'"):
+        Island(0, ["f"], selection="elitist", ties="newest")
+
+
 def test_elitist_explores_grid_elites_only_when_stagnant() -> None:
     isl = Island(0, ["f"], capacity=30, bins=5, selection="elitist", patience=10, explore=0.3)
     for i in range(30):
