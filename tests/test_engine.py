@@ -370,15 +370,26 @@ def test_more_queues_than_workers_is_refused_with_what_to_change(ray_session, tm
         Evolution(cfg, tmp_path / "run").run()
 
 
-def _children_by_call_seed(run_dir: Path) -> dict[int, tuple[str, str]]:
-    """call seed -> (parent's code hash, child's code hash) of each child with an edit."""
+def _history(run_dir: Path) -> list[tuple]:
+    """Every LLM iteration of a run, by its request seed: what its parent and child were
+    and how the child fared (program ids are left out: they follow arrival order)."""
     db = sqlite3.connect(run_dir / "evolve.db")
     rows = db.execute(
-        "SELECT c.seed, parent.code_hash, p.code_hash FROM programs p "
-        "JOIN llm_calls c ON p.llm_call_id = c.id JOIN programs parent ON p.parent_id = parent.id "
-        "WHERE p.code_hash != ''"
+        "SELECT c.seed, parent.code_hash, p.code_hash, p.status, p.reason, p.score, p.step "
+        "FROM llm_calls c LEFT JOIN programs p ON p.llm_call_id = c.id "
+        "LEFT JOIN programs parent ON p.parent_id = parent.id ORDER BY c.seed"
     ).fetchall()
-    return {seed: (parent, child) for seed, parent, child in rows}
+    db.close()
+    return rows
+
+
+def _children_by_call_seed(run_dir: Path) -> dict[int, tuple[str, str]]:
+    """call seed -> (parent's code hash, child's code hash) of each child with an edit."""
+    return {
+        seed: (parent, child)
+        for seed, parent, child, *_ in _history(run_dir)
+        if parent is not None and child
+    }
 
 
 def test_runs_that_differ_only_in_selection_are_paired_step_by_step(ray_session, tmp_path):
@@ -400,19 +411,6 @@ def test_runs_that_differ_only_in_selection_are_paired_step_by_step(ray_session,
     same_parent = [s for s in shared if a[s][0] == b[s][0]]
     assert same_parent, "no step had the same parent in both runs"
     assert all(a[s][1] == b[s][1] for s in same_parent)
-
-
-def _history(run_dir: Path) -> list[tuple]:
-    """Every LLM iteration of a run, by its request seed: what its parent and child were
-    and how the child fared (program ids are left out: they follow arrival order)."""
-    db = sqlite3.connect(run_dir / "evolve.db")
-    rows = db.execute(
-        "SELECT c.seed, parent.code_hash, p.code_hash, p.status, p.reason, p.score, p.step "
-        "FROM llm_calls c LEFT JOIN programs p ON p.llm_call_id = c.id "
-        "LEFT JOIN programs parent ON p.parent_id = parent.id ORDER BY c.seed"
-    ).fetchall()
-    db.close()
-    return rows
 
 
 def _jittery_overlap(folder: Path) -> Path:
@@ -439,7 +437,7 @@ def _jittery_overlap(folder: Path) -> Path:
 def test_a_run_is_the_same_whatever_order_its_children_come_back_in(
     ray_session, tmp_path, monkeypatch
 ):
-    """Six iterations of one island in flight; the model (the local mutator, served over
+    """Six iterations of one island in flight (three request slots, pipelined); the model (the local mutator, served over
     HTTP) answers each request after a random delay and the evaluator sleeps a random time
     before scoring, so answers and scores come back in an order no seed decides, different
     in each run. Each step still chooses from the island with exactly the earlier steps'
@@ -473,6 +471,7 @@ def test_a_run_is_the_same_whatever_order_its_children_come_back_in(
                     "budget.evaluations=40",
                     "search.islands=1",
                     "search.in_flight_per_island=3",
+                    "search.pipeline=true",
                     f"sandbox.workers={workers}",
                     "seed=11",
                 ]
@@ -480,6 +479,14 @@ def test_a_run_is_the_same_whatever_order_its_children_come_back_in(
             assert rc == 0
             (run_dir,) = (out / "jittery_overlap").iterdir()
             runs.append(_history(run_dir))
+            # At the end every counted child is applied to the island, the last ones too
+            # (no later step was left to release them).
+            db = sqlite3.connect(run_dir / "evolve.db")
+            island = db.execute("SELECT evaluations FROM islands").fetchone()[0]
+            counted = db.execute(
+                "SELECT COUNT(*) FROM programs WHERE step IS NOT NULL AND status != 'rejected'"
+            ).fetchone()[0]
+            assert island == counted == 39
     one, two = runs
     assert len(one) >= 39  # the seed is evaluation 1
     assert one == two

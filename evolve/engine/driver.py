@@ -391,14 +391,18 @@ class Evolution:
             self.progress.verdicts.append(msg)
 
     # --- the islands -----------------------------------------------------------------------
-    def _record_grids(self, migrants: list[dict[str, Any] | None] | None = None) -> None:
+    def _record_grids(
+        self, migrants: list[dict[str, Any] | None] | None = None, settle: bool = False
+    ) -> None:
         """Write each island's state and MAP-Elites cells (at migrations and at the end); with
         `migrants`, island i first takes migrants[i] (None: nothing for it), and the
-        migrations it accepts are recorded with the grids, in one call to the archive."""
+        migrations it accepts are recorded with the grids, in one call to the archive.
+        `settle` (the run's end): each island first applies the results still waiting for a
+        later step's turn (IslandActor.snapshot)."""
         n = len(self.islands)
         migrants = migrants or [None] * n
         snaps = ray.get(
-            [isl.snapshot.remote(m) for isl, m in zip(self.islands, migrants, strict=True)]
+            [isl.snapshot.remote(m, settle) for isl, m in zip(self.islands, migrants, strict=True)]
         )
         moves = [
             ((i - 1) % n, i, m["id"])
@@ -650,7 +654,8 @@ class Evolution:
 
     def _finish(self, status: str) -> None:
         try:
-            self._record_grids()
+            # The islands' last results, which no later step of theirs will apply, first.
+            self._record_grids(settle=True)
         except Exception:  # a dead island: the database already holds every counted child
             log.exception("could not record the final island state")
         try:
