@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from evolve.choices import Selection
+from evolve.choices import Selection, Ties
 
 
 @dataclass
@@ -203,8 +203,8 @@ class Island:
             raise ValueError(f"unknown selection {selection!r}; choose one of {SELECTIONS}")
         if capacity < 1:
             raise ValueError(f"island capacity must be at least 1, got {capacity}")
-        if ties not in ("first", "uniform"):
-            raise ValueError(f"unknown tie rule {ties!r}; choose 'first' or 'uniform'")
+        if ties not in Ties.values():
+            raise ValueError(f"unknown tie rule {ties!r}; choose one of {Ties.values()}")
         if not 0.0 <= explore <= 1.0:
             raise ValueError(f"the elitist explore share must be in [0, 1], got {explore}")
         self.id = island_id

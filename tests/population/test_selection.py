@@ -62,7 +62,7 @@ def test_elitist_with_first_ties_breeds_from_the_first_to_reach_the_best() -> No
     isl.add(member(40, float(N)))
     isl.add(member(30, float(N)))
     assert {isl.sample_parent(rng).id for _ in range(200)} == {40}
-    with pytest.raises(ValueError, match="'first' or 'uniform'"):
+    with pytest.raises(ValueError, match="unknown tie rule 'newest'"):
         Island(0, ["f"], selection="elitist", ties="newest")
 
 
