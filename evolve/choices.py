@@ -32,8 +32,8 @@ class Direction(Choice):
 class Selection(Choice):
     """How an island picks a parent (search.selection); see docs/search.md."""
 
-    # the best, drawn uniformly among its ties (a population over plateaus); grid elites at
-    # random for a share of parents once the island stagnates
+    # the best (of its ties, the one search.ties names); grid elites at random for a share of
+    # parents once the island stagnates
     elitist = "elitist"
     tournament = "tournament"
     proportional = "proportional"

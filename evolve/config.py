@@ -124,13 +124,13 @@ class SearchConfig:
     # code_length and eval_time are available; eval_time makes a run depend on machine timing,
     # so it is off by default (runs reproduce from their seed).
     generic_features: list[str] = field(default_factory=lambda: ["code_length"])
-    # elitist (the best, uniform over its ties; grid elites when stagnant) | tournament |
+    # elitist (the best, the first to reach it by default; grid elites when stagnant) | tournament |
     # proportional | power_law (the rank-th best with probability ~ rank^-alpha) | hill_climb
     # (always the best) | seed (always the seed program: the "sample" baseline of bench/search.py)
     selection: Selection = Selection.elitist
     # Elitist selection's parent among the programs tied with the best: first (the first to
-    # reach it) | uniform (any of them)
-    ties: Ties = Ties.uniform
+    # reach it) | uniform (any of them); docs/search.md, eighth round, says why first
+    ties: Ties = Ties.first
     tournament_size: int = bounded(3, ge=1)
     temperature: float = bounded(0.3, gt=0.0)  # for proportional selection
     power_law_alpha: float = bounded(3.0, ge=0.0)  # for power_law selection (docs/search.md: why 3)

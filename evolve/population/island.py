@@ -197,7 +197,7 @@ class Island:
         exploit_ratio: float = 0.7,
         patience: int = ELITIST_PATIENCE,
         explore: float = ELITIST_EXPLORE,
-        ties: str = "uniform",
+        ties: str = "first",
     ) -> None:
         if selection not in SELECTIONS:
             raise ValueError(f"unknown selection {selection!r}; choose one of {SELECTIONS}")

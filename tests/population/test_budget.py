@@ -43,3 +43,4 @@ def test_the_default_config_resolves_islands_from_the_budget() -> None:
     # an explicit island count wins over the rule
     assert _config("budget.evaluations=150", "search.islands=3")["search"]["islands"] == 3
     assert _config()["search"]["selection"] == "elitist"
+    assert _config()["search"]["ties"] == "first"  # docs/search.md, eighth round

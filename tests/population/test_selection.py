@@ -33,8 +33,8 @@ def test_hill_climb_always_takes_the_best() -> None:
     assert rank_freqs(island("hill_climb"))[0] == 1.0
 
 
-def test_elitist_takes_the_best_and_draws_uniformly_among_its_ties() -> None:
-    isl = island("elitist")
+def test_elitist_with_uniform_ties_takes_the_best_and_draws_uniformly_among_its_ties() -> None:
+    isl = island("elitist", ties="uniform")
     assert set(rank_freqs(isl)) == {1.0, 0.0} and rank_freqs(isl)[0] == 1.0
     # two children as good as the best (and one as good as the second) arrive
     isl.add(member(50, float(N - 1)))
@@ -52,8 +52,8 @@ def test_elitist_takes_the_best_and_draws_uniformly_among_its_ties() -> None:
     assert {isl.sample_parent(rng).id for _ in range(100)} == {53}
 
 
-def test_elitist_with_first_ties_breeds_from_the_first_to_reach_the_best() -> None:
-    isl = island("elitist", ties="first", explore=0.0)
+def test_elitist_by_default_breeds_from_the_first_to_reach_the_best() -> None:
+    isl = island("elitist", explore=0.0)  # ties="first", the default here and in the config
     # ids in the reverse of arrival: the rank goes by when a member joined, not by id
     isl.add(member(60, float(N - 1)))
     isl.add(member(55, float(N - 1)))
