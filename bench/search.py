@@ -1,8 +1,8 @@
 """Benchmark: does the search beat simple baselines? Same operator, same budget, many seeds.
 
     python bench/search.py [--seeds 5] [--first-seed 0] [--budget 150] [--problems a,b]
-                           [--arms sample,hill,engine] [--llm local] [--jobs 2] [--json]
-                           [--keep DIR]
+                           [--arms sample,hill,engine] [--arm 'NAME=OVERRIDE ...'] [--llm local]
+                           [--jobs 2] [--json] [--keep DIR]
 
 Arms, all with the same proposal operator (`llm=`, the offline local mutator by default) and
 the same number of evaluations per run:
@@ -10,6 +10,8 @@ the same number of evaluations per run:
   hill     one parent, the best so far (search.selection=hill_climb, one island)
   engine   the default search (conf/search/default.yaml)
   ARM+x    the engine with a feature switched on (see FEATURES)
+  NAME     given with --arm: the engine with these overrides (e.g. --arm
+           'uniform_ties=search.ties=uniform'), on every problem, besides the arms chosen
 For each problem and arm it prints the median and interquartile range of the best score at 25,
 50 and 100% of the budget, and for the engine against each other arm the Vargha-Delaney A: the
 probability that a random engine run ends better than a random run of the other arm (0.5: no
@@ -300,6 +302,35 @@ def vargha_delaney(a: list[float], b: list[float], direction: str) -> float:
     return wins / (len(a) * len(b))
 
 
+def _is_override(text: str) -> bool:
+    """KEY=VALUE, +KEY=VALUE (add) or ~KEY (delete), as Hydra takes them."""
+    key, eq, _ = text.partition("=")
+    return text.startswith("~") or bool(eq and key.lstrip("+"))
+
+
+def parse_arm(text: str, taken: dict[str, list[str]]) -> tuple[str, list[str]]:
+    """`NAME=OVERRIDE [OVERRIDE ...]` (from --arm) -> (NAME, [OVERRIDE, ...]).
+
+    Raises ValueError naming what to fix: no name, a name already taken, an override that is
+    not KEY=VALUE."""
+    name, sep, rest = text.partition("=")
+    name = name.strip()
+    overrides = rest.split()
+    if not sep or not name or not name.replace("_", "").replace("+", "").isalnum():
+        raise ValueError(
+            f"--arm {text!r}: give NAME=OVERRIDE ..., NAME of letters, digits, _ and + "
+            "(e.g. --arm 'uniform_ties=search.ties=uniform')"
+        )
+    if name in taken:
+        raise ValueError(f"--arm {text!r}: the arm {name!r} exists already; choose another name")
+    if not overrides or not all(map(_is_override, overrides)):
+        raise ValueError(
+            f"--arm {text!r}: after {name}= give one or more Hydra overrides KEY=VALUE, "
+            "separated by spaces"
+        )
+    return name, overrides
+
+
 def summary(values: list[float]) -> dict:
     qs = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
     return {"median": statistics.median(values), "iqr": [qs[0], qs[2]]}
@@ -325,6 +356,14 @@ def main() -> int:
         "--arms",
         help="default: the baselines and the engine everywhere, the "
         f"features on {', '.join(FEATURE_PROBLEMS)}",
+    )
+    ap.add_argument(
+        "--arm",
+        action="append",
+        default=[],
+        metavar="NAME=OVERRIDE ...",
+        help="one more arm: the engine with these Hydra overrides, run on every problem "
+        "besides the arms chosen (repeatable; e.g. --arm 'uniform_ties=search.ties=uniform')",
     )
     ap.add_argument("--llm", default="local")
     ap.add_argument(
@@ -355,6 +394,15 @@ def main() -> int:
     unknown = [a for a in chosen if a not in arms]
     if unknown:
         ap.error(f"unknown arm(s) {unknown}; the arms are {', '.join(arms)}")
+    own: list[str] = []  # arms given with --arm, run on every problem
+    for text in args.arm:
+        try:
+            name, overrides = parse_arm(text, arms)
+        except ValueError as e:
+            ap.error(str(e))
+        arms[name] = overrides
+        own.append(name)
+    chosen += own
     import ray
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")

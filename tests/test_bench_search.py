@@ -127,3 +127,42 @@ def test_a_runner_whose_bench_is_gone_exits_instead_of_retrying_ray(bench) -> No
     else:
         os.kill(pid, signal.SIGKILL)
         pytest.fail("the orphaned runner was still retrying Ray after a minute")
+
+
+def test_an_arm_given_on_the_command_line_is_the_engine_with_its_overrides(bench) -> None:
+    taken = {**bench.ARMS, **bench.FEATURES}
+    assert bench.parse_arm("uniform_ties=search.ties=uniform", taken) == (
+        "uniform_ties",
+        ["search.ties=uniform"],
+    )
+    assert bench.parse_arm("wide= search.islands=4  search.population_size=80", taken) == (
+        "wide",
+        ["search.islands=4", "search.population_size=80"],
+    )
+    assert bench.parse_arm("lean=~search.novelty +search.x=1", taken)[1] == [
+        "~search.novelty",
+        "+search.x=1",
+    ]
+    for text, message in [
+        ("search.ties", "give NAME=OVERRIDE"),
+        ("=search.ties=uniform", "give NAME=OVERRIDE"),
+        ("a b=search.ties=uniform", "give NAME=OVERRIDE"),
+        ("hill=search.ties=uniform", "the arm 'hill' exists already"),
+        ("x=", "one or more Hydra overrides"),
+        ("x=search.ties", "one or more Hydra overrides"),
+        ("x==uniform", "one or more Hydra overrides"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            bench.parse_arm(text, taken)
+
+
+def test_a_bad_arm_stops_the_bench_before_it_starts_anything() -> None:
+    script = Path(__file__).resolve().parents[1] / "bench" / "search.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--arm", "hill=search.ties=uniform"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert "the arm 'hill' exists already; choose another name" in out.stderr
