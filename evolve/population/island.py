@@ -369,16 +369,15 @@ class Island:
     def sample_parent(self, rng: random.Random) -> Member:
         """A parent by the island's selection strategy; deterministic for a seeded rng.
 
-        `elitist` is hill climbing made fit for plateaus and local optima. The parent is the
-        best, drawn uniformly among the programs tied with it: a child as good as its parent
-        joins the parents, so a run on a plateau, where most edits change nothing measurable,
-        spreads over the plateau instead of re-editing one program (hill climbing), yet keeps
-        breeding from every program on it instead of walking away from all but the newest
-        (neutral drift): the one-edit neighbourhood of an early program on the plateau may
-        hold what the later ones' do not. Once the island has gone `patience` of its
-        evaluations without a new best, a share `explore` of parents are grid elites drawn at
-        random: other regions of the feature space get offspring only when exploiting the best
-        has stalled.
+        `elitist` is hill climbing made fit for local optima. The parent is the best; of the
+        programs tied with it, `ties` says which: `first`, the first to reach its score (as
+        hill climbing), or `uniform`, any of them with equal chance (a child as good as its
+        parent joins the parents, so a run on a plateau spreads over it instead of re-editing
+        one program). bench/search.py measured the first tie ahead at 150 evaluations and
+        neither ahead on both problems at 2,000 (docs/search.md, eighth round). Once the
+        island has gone `patience` of its evaluations without a new best, a share `explore`
+        of parents are grid elites drawn at random: other regions of the feature space get
+        offspring only when exploiting the best has stalled.
         """
         if not self._ranked:
             raise LookupError(f"island {self.id} is empty")
