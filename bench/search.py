@@ -9,7 +9,7 @@ the same number of evaluations per run:
   sample   every child is an edit of the seed program (search.selection=seed, one island)
   hill     one parent, the best so far (search.selection=hill_climb, one island)
   engine   the default search (conf/search/default.yaml)
-  ARM+x    the engine with a feature switched on (see FEATURES)
+  ARM+x    the engine with a feature switched on, ARM-x with one switched off (FEATURES)
   NAME     given with --arm: the engine with these overrides (e.g. --arm
            'uniform_ties=search.ties=uniform'), on every problem, besides the arms chosen
 For each problem and arm it prints the median and interquartile range of the best score at 25,
@@ -67,17 +67,19 @@ ARMS: dict[str, list[str]] = {
         "search.islands=1",
         "search.inspirations=0",
         "search.stagnation_reset=0",
+        "search.novelty.enabled=false",
     ],
     "hill": [
         "search.selection=hill_climb",
         "search.islands=1",
         "search.inspirations=0",
         "search.stagnation_reset=0",
+        "search.novelty.enabled=false",
     ],
     "engine": [],
 }
 FEATURES: dict[str, list[str]] = {
-    "engine+novelty": ["search.novelty.enabled=true"],
+    "engine-novelty": ["search.novelty.enabled=false"],
     "engine+judge": ["search.judge.enabled=true", "search.judge.audit=0.25"],
     "engine+scratchpad": ["search.scratchpad.enabled=true", "search.scratchpad.every=25"],
     "engine+variants": ["search.prompt_variants=[diff,rewrite,explain,crossover]"],
@@ -222,9 +224,10 @@ class Runners:
 
 
 def filters(db_path: Path) -> dict:
-    """What the novelty filter and the judge turned away, and how the judge's audited
-    rejections (run anyway) fared against their parents."""
+    """The run's model calls, what the novelty filter and the judge turned away, and how the
+    judge's audited rejections (run anyway) fared against their parents."""
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    calls = db.execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0]
     novelty = db.execute(
         "SELECT COUNT(*) FROM programs WHERE status = 'rejected' AND reason LIKE 'novelty:%'"
     ).fetchone()[0]
@@ -237,6 +240,7 @@ def filters(db_path: Path) -> dict:
     ).fetchall()
     db.close()
     return {
+        "llm_calls": calls,
         "rejected_novelty": novelty,
         "rejected_judge": judged,
         "judge_audits": len(audits),
@@ -510,6 +514,13 @@ def print_table(problem: str, entry: dict) -> None:
             for w in ("better", "equal", "worse", "invalid")
         )
         print(f"    {arm:16s} {shares}")
+    print("  model calls per run (median); children turned away before running (all seeds):")
+    for arm, v in entry["arms"].items():
+        runs = v["runs"]
+        calls = statistics.median(r["llm_calls"] for r in runs)
+        novelty = sum(r["rejected_novelty"] for r in runs)
+        judged = sum(r["rejected_judge"] for r in runs)
+        print(f"    {arm:16s} {calls:5.0f} calls; novelty filter {novelty}, judge {judged}")
     tests = {arm: v["test"] for arm, v in entry["arms"].items() if "test" in v}
     if tests:
         print(

@@ -74,9 +74,11 @@ class LLMConfig:
 @dataclass
 class NoveltyConfig:
     """The novelty filter (evolve/population/novelty.py): a child too similar to a program
-    its island holds is rejected before it runs, recorded with the neighbour."""
+    its island holds is rejected before it runs, recorded with the neighbour. On by default:
+    docs/search.md (ninth round) measured it ahead of hill climbing where the plain engine
+    was not; a rejected child costs a model call, never an evaluation."""
 
-    enabled: bool = False
+    enabled: bool = True
     # Cosine similarity to the nearest program at or above which a child is rejected. The
     # offline embedding reads constants to two significant digits, so 0.9995 rejects programs
     # that differ only by constants nudged below that; for an LLM embedding ~0.95 is usual.

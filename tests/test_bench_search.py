@@ -66,6 +66,13 @@ def test_runners_share_the_ray_and_keep_each_run_apart(bench, ray_session, tmp_p
         outcomes = kids["better"] + kids["equal"] + kids["worse"] + kids["invalid"]
         assert outcomes == r["evaluations"] - 1
         assert 1 <= kids["of_seed"] <= outcomes and 1 <= kids["parents"] <= outcomes
+    # each run's model calls, as its database records them; the baselines filter nothing
+    for r in [*results, again]:
+        assert r["llm_calls"] >= r["evaluations"] - 1  # every child but the seed is a call
+        assert r["rejected_novelty"] == 0 and r["rejected_judge"] == 0
+    assert sum(r["llm_calls"] for r in [*results, again]) == sum(
+        sqlite3.connect(db).execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0] for db in dbs
+    )
 
 
 def test_children_counts_each_outcome_against_the_parent(bench, tmp_path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -372,15 +373,21 @@ def test_more_queues_than_workers_is_refused_with_what_to_change(ray_session, tm
 
 def _history(run_dir: Path) -> list[tuple]:
     """Every LLM iteration of a run, by its request seed: what its parent and child were
-    and how the child fared (program ids are left out: they follow arrival order)."""
+    and how the child fared (program ids are left out: they follow arrival order; a reason's
+    "program #N", the novelty filter's neighbour, becomes that program's code hash)."""
     db = sqlite3.connect(run_dir / "evolve.db")
     rows = db.execute(
         "SELECT c.seed, parent.code_hash, p.code_hash, p.status, p.reason, p.score, p.step "
         "FROM llm_calls c LEFT JOIN programs p ON p.llm_call_id = c.id "
         "LEFT JOIN programs parent ON p.parent_id = parent.id ORDER BY c.seed"
     ).fetchall()
+    hashes = dict(db.execute("SELECT id, code_hash FROM programs"))
     db.close()
-    return rows
+
+    def by_hash(reason: str | None) -> str | None:
+        return reason and re.sub(r"#(\d+)", lambda m: hashes[int(m.group(1))], reason)
+
+    return [(*r[:4], by_hash(r[4]), *r[5:]) for r in rows]
 
 
 def _children_by_call_seed(run_dir: Path) -> dict[int, tuple[str, str]]:
