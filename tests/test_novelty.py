@@ -55,13 +55,10 @@ def _run(tmp_path: Path, *overrides: str) -> sqlite3.Connection:
 
 
 @pytest.mark.slow
-def test_a_run_rejects_near_duplicates_and_still_spends_its_budget(ray_session, tmp_path):
+def test_a_run_rejects_near_duplicates_and_still_spends_its_budget(ray_session, tmp_path, capsys):
+    # The filter is on by default: only its threshold is given here.
     db = _run(
-        tmp_path,
-        "budget.evaluations=40",
-        "search.islands=1",
-        "search.novelty.enabled=true",
-        "search.novelty.threshold=0.9999",
+        tmp_path, "budget.evaluations=40", "search.islands=1", "search.novelty.threshold=0.9999"
     )
     rejected = db.execute(
         "SELECT reason FROM programs WHERE status = 'rejected' AND reason LIKE 'novelty:%'"
@@ -70,6 +67,31 @@ def test_a_run_rejects_near_duplicates_and_still_spends_its_budget(ray_session, 
     assert all("to program #" in r[0] and "threshold 0.9999" in r[0] for r in rejected)
     counted = db.execute("SELECT evaluations FROM runs").fetchone()[0]
     assert counted == 40  # rejected children are not counted: the budget buys distinct ones
+    # `evolve show` says why children were turned away, as the database records it
+    (run_dir,) = (tmp_path / "runs").glob("*/*")
+    capsys.readouterr()
+    assert main(["show", str(run_dir)]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("rejected before"))
+    kinds = dict(part.rsplit(" ", 1) for part in line.split(": ", 1)[1].split(", "))
+    assert int(kinds["novelty"]) == len(rejected)
+    total = db.execute("SELECT COUNT(*) FROM programs WHERE status = 'rejected'").fetchone()[0]
+    assert sum(int(n) for n in kinds.values()) == total
+
+
+@pytest.mark.slow
+def test_switched_off_the_filter_turns_nothing_away(ray_session, tmp_path):
+    # The run above, with the filter off: it rejected near-duplicates there.
+    db = _run(
+        tmp_path,
+        "budget.evaluations=40",
+        "search.islands=1",
+        "search.novelty.threshold=0.9999",
+        "search.novelty.enabled=false",
+    )
+    assert not db.execute("SELECT COUNT(*) FROM programs WHERE reason LIKE 'novelty:%'").fetchone()[
+        0
+    ]
+    assert db.execute("SELECT evaluations FROM runs").fetchone()[0] == 40
 
 
 @pytest.mark.slow

@@ -728,6 +728,18 @@ class Database:
         ).fetchall()
         return {s: n for s, n in rows}
 
+    def rejection_kinds(self, run_id: str) -> dict[str, int]:
+        """Children turned away before running, by why: `duplicate`, `novelty` (the filter),
+        `judge`, or the edit's fault (`no_change`, `no_edit`, `malformed`, ...), most first."""
+        rows = self.db.execute(
+            "SELECT CASE WHEN reason LIKE 'duplicate%' THEN 'duplicate' "
+            "WHEN instr(reason, ':') > 0 THEN substr(reason, 1, instr(reason, ':') - 1) "
+            "ELSE COALESCE(reason, '') END AS kind, COUNT(*) FROM programs "
+            "WHERE run_id = ? AND status = 'rejected' GROUP BY kind ORDER BY 2 DESC, kind",
+            [run_id],
+        ).fetchall()
+        return {k: n for k, n in rows}
+
     def island_totals(self, run_id: str, island: int) -> dict[str, float]:
         """One island's recorded work: counted children, LLM calls and their cost."""
         counted = self.db.execute(

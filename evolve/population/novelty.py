@@ -1,9 +1,9 @@
 """The novelty filter: a child too similar to a program its island already holds is not run.
 
 Before a child is evaluated, its embedding is compared with those of the island's members;
-above `threshold` cosine similarity to the nearest, the child is rejected (recorded with the
-neighbour and the similarity) or, with `action: retry`, the model is asked once more for a
-different idea. Offline (the default) the embedding is a hashed bag of the program's tokens and
+at or above `threshold` cosine similarity to the nearest, the child is rejected, recorded with
+the neighbour and the similarity, and not counted against the evaluation budget: the island's
+next request is the model's next try. On by default. Offline (the default) the embedding is a hashed bag of the program's tokens and
 token bigrams inside the EVOLVE-BLOCK, numbers bucketed by magnitude so that a constant nudged
 by a hair reads as the same program while a new expression does not; with `model` set it is a
 litellm embedding (e.g. `openai/text-embedding-3-small`), recorded like every call.

@@ -46,6 +46,12 @@ def show_run(path: Path, console: Console, top: int = 5) -> None:
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         + f"; LLM calls {llm['calls']}, ${llm['cost_usd']:.4f}"
     )
+    rejected = db.rejection_kinds(rid)
+    if rejected:  # turned away before running: uncounted, but each cost a model call
+        console.print(
+            "rejected before running: " + ", ".join(f"{k} {n}" for k, n in rejected.items()),
+            highlight=False,
+        )
     versions = run.get("versions")
     features = versions.get("sandbox") if isinstance(versions, dict) else None
     if features:  # recorded at the run's start (runs before that have none)
