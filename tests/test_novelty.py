@@ -88,9 +88,10 @@ def test_switched_off_the_filter_turns_nothing_away(ray_session, tmp_path):
         "search.novelty.threshold=0.9999",
         "search.novelty.enabled=false",
     )
-    assert not db.execute("SELECT COUNT(*) FROM programs WHERE reason LIKE 'novelty:%'").fetchone()[
-        0
-    ]
+    (novelty,) = db.execute(
+        "SELECT COUNT(*) FROM programs WHERE reason LIKE 'novelty:%'"
+    ).fetchone()
+    assert novelty == 0
     assert db.execute("SELECT evaluations FROM runs").fetchone()[0] == 40
 
 

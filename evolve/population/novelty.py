@@ -3,10 +3,11 @@
 Before a child is evaluated, its embedding is compared with those of the island's members;
 at or above `threshold` cosine similarity to the nearest, the child is rejected, recorded with
 the neighbour and the similarity, and not counted against the evaluation budget: the island's
-next request is the model's next try. On by default. Offline (the default) the embedding is a hashed bag of the program's tokens and
-token bigrams inside the EVOLVE-BLOCK, numbers bucketed by magnitude so that a constant nudged
-by a hair reads as the same program while a new expression does not; with `model` set it is a
-litellm embedding (e.g. `openai/text-embedding-3-small`), recorded like every call.
+next request is the model's next try. On by default. Offline (the default) the embedding is a
+hashed bag of the program's tokens and token bigrams inside the EVOLVE-BLOCK, numbers bucketed
+by magnitude so that a constant nudged by a hair reads as the same program while a new
+expression does not; with `model` set it is a litellm embedding (e.g.
+`openai/text-embedding-3-small`), recorded like every call.
 """
 
 from __future__ import annotations
