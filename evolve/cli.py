@@ -406,6 +406,12 @@ def _setup_run_logging(run_dir: Path) -> logging.Handler:
     return handler
 
 
+# Keys whose default changed after runs were saved without them, with what those runs did:
+# such a run resumes searching as it searched (a new run takes the new default).
+SAVED_WITHOUT = {"search.ties": "uniform", "search.novelty.enabled": False}
+_ABSENT = object()
+
+
 def _resume_config(
     cfg_dict: dict[str, Any], resume: str, task_overrides: list[str]
 ) -> dict[str, Any]:
@@ -419,6 +425,9 @@ def _resume_config(
             f"resume={resume}: no config.yaml there; give the folder of an earlier run"
         )
     base = OmegaConf.load(saved)
+    for key, value in SAVED_WITHOUT.items():
+        if OmegaConf.select(base, key, default=_ABSENT) is _ABSENT:
+            OmegaConf.update(base, key, value, force_add=True)
     OmegaConf.set_struct(base, True)
     dotlist = [o for o in task_overrides if not o.startswith("resume=")]
     try:

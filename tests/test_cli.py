@@ -144,3 +144,32 @@ def test_doctor_reports_the_sandbox_layers_and_key_names_never_values(monkeypatc
     if sb["features"]["seccomp"]:
         assert "seccomp filter" in text.stdout
     assert "sk-doctor" not in text.stdout
+
+
+def test_a_run_saved_before_a_default_changed_resumes_as_it_searched(tmp_path):
+    """A saved config without search.ties or search.novelty (keys whose defaults changed
+    later) resumes with what that run did; a saved value, or an override, is kept."""
+    import yaml
+
+    from evolve.cli import _resume_config
+    from evolve.config import check
+
+    cfg = check("", {"problem": {"name": "erdos/min_overlap"}})
+    old = tmp_path / "old"
+    old.mkdir()
+    del cfg["search"]["ties"], cfg["search"]["novelty"]
+    (old / "config.yaml").write_text(yaml.safe_dump(cfg))
+    resumed = _resume_config({}, str(old), ["budget.evaluations=300"])
+    assert resumed["search"]["ties"] == "uniform"
+    assert resumed["search"]["novelty"] == {"enabled": False}
+    assert resumed["budget"]["evaluations"] == 300 and resumed["resume"] == str(old)
+    check("", {k: v for k, v in resumed.items() if k != "resume"})  # a valid config still
+
+    new = tmp_path / "new"
+    new.mkdir()
+    cfg = check("", {"problem": {"name": "erdos/min_overlap"}})
+    (new / "config.yaml").write_text(yaml.safe_dump(cfg))
+    resumed = _resume_config({}, str(new), ["search.ties=uniform"])
+    assert resumed["search"]["ties"] == "uniform"  # the override
+    assert resumed["search"]["novelty"]["enabled"] is True  # as saved
+    assert _resume_config({}, str(new), [])["search"]["ties"] == "first"

@@ -95,7 +95,7 @@ class IslandActor:
             tournament_size=s["tournament_size"],
             temperature=s["temperature"],
             power_law_alpha=s["power_law_alpha"],
-            ties=str(s.get("ties", "first")),
+            ties=str(s["ties"]),
         )
         self.client = LLMClient.from_config(cfg["llm"])
         if any(m.model.startswith("evolve-local/") for m in self.client.models):
